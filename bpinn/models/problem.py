@@ -1,0 +1,125 @@
+"""The inverse problem as data: domain, PDE operator, conditions and observations.
+
+Everything here is in the user's physical units. The network sees rescaled coordinates, but
+that rescaling lives inside the solution function (``bpinn.models.networks``), so a PDE
+operator differentiates a function of *physical* coordinates and the chain rule is exact.
+
+Coordinates are always ordered ``(x[, y][, t])``: space first, time last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import numpy as np
+
+# u_fn(z) -> scalar, z of shape (ndim,) in physical units.
+SolutionFn = Callable[[jnp.ndarray], jnp.ndarray]
+# operator(u_fn, z, coeffs) -> scalar: the differential part L[u](z) of L[u] = f.
+OperatorFn = Callable[[SolutionFn, jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
+# source(z, coeffs) -> scalar: the right-hand side f(z).
+SourceFn = Callable[[jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
+
+SPACE_NAMES = ("x", "y")
+TIME_NAME = "t"
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A box in space (1-D or 2-D), optionally times an interval in time.
+
+    Parameters
+    ----------
+    space : tuple of (low, high) pairs, one per spatial dimension (named x, then y).
+    time : (t0, t1) or None for a steady problem.
+
+    Examples
+    --------
+    >>> d = Domain(space=((0.0, 1.0),), time=(0.0, 2.0))
+    >>> d.coord_names
+    ('x', 't')
+    """
+
+    space: tuple[tuple[float, float], ...]
+    time: tuple[float, float] | None = None
+
+    def __post_init__(self):
+        if not 1 <= len(self.space) <= 2:
+            raise ValueError(
+                f"Domain: space must have 1 or 2 dimensions, got {len(self.space)}"
+            )
+        bounds = list(self.space) + ([self.time] if self.time is not None else [])
+        for name, (lo, hi) in zip(self.coord_names, bounds, strict=True):
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+                raise ValueError(
+                    f"Domain: bounds of {name!r} must be finite with low < high, "
+                    f"got [{lo}, {hi}]"
+                )
+
+    @property
+    def space_dims(self) -> int:
+        return len(self.space)
+
+    @property
+    def has_time(self) -> bool:
+        return self.time is not None
+
+    @property
+    def ndim(self) -> int:
+        return self.space_dims + int(self.has_time)
+
+    @property
+    def coord_names(self) -> tuple[str, ...]:
+        names = SPACE_NAMES[: self.space_dims]
+        return names + ((TIME_NAME,) if self.has_time else ())
+
+    @property
+    def time_index(self) -> int | None:
+        """Index of t in a coordinate vector, or None for steady problems."""
+        return self.space_dims if self.has_time else None
+
+    @property
+    def lower(self) -> np.ndarray:
+        lo = [b[0] for b in self.space] + ([self.time[0]] if self.has_time else [])
+        return np.asarray(lo, dtype=float)
+
+    @property
+    def upper(self) -> np.ndarray:
+        hi = [b[1] for b in self.space] + ([self.time[1]] if self.has_time else [])
+        return np.asarray(hi, dtype=float)
+
+    def contains(self, points: np.ndarray, *, rtol: float = 1e-9) -> np.ndarray:
+        """Boolean mask of rows of ``points`` (n, ndim) that lie in the closed box."""
+        span = self.upper - self.lower
+        tol = rtol * span
+        points = np.asarray(points, dtype=float)
+        return np.all((points >= self.lower - tol) & (points <= self.upper + tol), axis=-1)
+
+
+@dataclass(frozen=True)
+class PDE:
+    """A PDE ``L[u](z; coeffs) = f(z)``, with L given pointwise.
+
+    ``operator(u_fn, z, coeffs)`` returns ``L[u](z)`` for one point; the residual used by the
+    likelihood is ``operator(u_fn, z, coeffs) - source(z, coeffs)``. ``coefficient_names``
+    lists every coefficient the operator reads from ``coeffs`` (each must be declared known or
+    given a prior in the config).
+    """
+
+    name: str
+    coefficient_names: tuple[str, ...]
+    operator: OperatorFn
+    equation: str = ""  # the PDE written out in plain text, for summaries and reports
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+def zero_source(z, coeffs):
+    del coeffs
+    return jnp.zeros((), dtype=z.dtype)
+
+
+def residual(pde: PDE, source: SourceFn, u_fn: SolutionFn, z, coeffs):
+    """Pointwise PDE residual ``L[u](z) - f(z)``; batch it with ``jax.vmap`` outside."""
+    return pde.operator(u_fn, z, coeffs) - source(z, coeffs)
