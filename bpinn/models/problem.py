@@ -123,3 +123,52 @@ def zero_source(z, coeffs):
 def residual(pde: PDE, source: SourceFn, u_fn: SolutionFn, z, coeffs):
     """Pointwise PDE residual ``L[u](z) - f(z)``; batch it with ``jax.vmap`` outside."""
     return pde.operator(u_fn, z, coeffs) - source(z, coeffs)
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Everything the user states about the inverse problem, validated and in physical units.
+
+    ``coefficients`` maps every name in ``pde.coefficient_names`` to a ``Fixed`` value or a
+    ``Prior``; ``noise`` is the sensor noise sd (one, or one per sensor group when
+    ``per_group_noise``); ``source_data`` are optional noisy measurements of the source f at
+    points, with their own noise ``source_noise``.
+    """
+
+    domain: Domain
+    pde: PDE
+    coefficients: Mapping[str, object]
+    observations: object  # bpinn.data.Observations
+    noise: object  # Fixed | Prior
+    conditions: tuple = ()
+    source: SourceFn = zero_source
+    source_description: str = "0"
+    source_data: object | None = None  # bpinn.data.Observations of f
+    source_noise: object | None = None  # Fixed | Prior
+    per_group_noise: bool = False
+    likelihood: str = "normal"  # or "student_t"
+    student_t_df: float = 4.0
+    truth: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        declared = set(self.coefficients)
+        needed = set(self.pde.coefficient_names)
+        if needed - declared:
+            raise ValueError(
+                f"the {self.pde.name} PDE reads coefficient(s) {sorted(needed - declared)} that "
+                "have neither a value nor a prior; declare each under [coefficients], e.g. "
+                f"{sorted(needed - declared)[0]} = {{ prior = \"LogNormal\", loc = 0.0, scale = 1.0 }}"
+            )
+        if declared - needed:
+            raise ValueError(
+                f"[coefficients] declares {sorted(declared - needed)}, which the {self.pde.name} "
+                f"PDE does not use; its coefficients are {list(self.pde.coefficient_names)}"
+            )
+        if self.likelihood not in ("normal", "student_t"):
+            raise ValueError(
+                f"likelihood {self.likelihood!r} is unknown; valid: 'normal', 'student_t'"
+            )
+        if not self.student_t_df > 0:
+            raise ValueError(f"student_t_df must be > 0, got {self.student_t_df!r}")
+        if self.source_data is not None and self.source_noise is None:
+            raise ValueError("measured source values need a source noise (fixed or a prior)")

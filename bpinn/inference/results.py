@@ -1,0 +1,872 @@
+"""Samples -> an ArviZ ``xarray.DataTree`` and ``summary.json``: the one place for the layout.
+
+Every inference method (MAP, NUTS, SVI, ...) hands its draws to :func:`build_datatree`, and every
+consumer (CLI, report, diagnostics) reads the tree and the summary that :func:`summarize` makes.
+No other module decides group names, variable names, dimension names or the summary's keys.
+
+Layout of the DataTree
+----------------------
+Groups follow ArviZ (present only when given):
+
+``posterior``
+    PDE coefficients (e.g. ``D``) and noise scales (``sigma``, one per sensor group along dim
+    ``group``). Leading dims ``(chain, draw)``.
+``sample_stats``
+    Sampler statistics under ArviZ names: ``diverging`` (bool), ``acceptance_rate``, ``n_steps``,
+    ``tree_depth``, ``lp``, ``energy``. Leading dims ``(chain, draw)``.
+``prior``
+    Prior draws, leading dims ``(chain=1, draw)``.
+``posterior_predictive``, ``log_likelihood``
+    ``u_obs`` with dims ``(chain, draw, obs)``.
+``observed_data``
+    ``u_obs`` with dim ``obs``.
+``constant_data``
+    Sensor coordinates ``x``, ``t`` and the sensor-group index ``group``, all along ``obs``.
+
+Run metadata (``attrs``) lives on the root node. NetCDF attributes must be flat, so values that
+are not ``str``/``int``/``float`` (dicts, lists, bools, None) are stored as JSON strings and their
+keys listed in the root attribute ``bpinn_json_attrs``; :func:`decode_attrs` undoes this.
+
+On disk
+-------
+``posterior.nc`` (NetCDF-4 via h5netcdf; needs ``h5py``, which h5netcdf >= 1.8 no longer
+installs by itself: depend on ``h5netcdf[h5py]``) and ``summary.json``. Boolean variables such as
+``sample_stats.diverging`` are written by xarray as ``int8`` with a ``dtype: bool`` encoding
+attribute, so the file is valid NetCDF-4 (no ``invalid_netcdf=True`` needed) and xarray/ArviZ
+read them back as ``bool``; plain netCDF tools see 0/1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from arviz_base import from_dict, xarray_sel_iter
+from arviz_base.labels import BaseLabeller
+
+try:
+    from arviz_stats import summary as _az_summary
+except ImportError as err:  # pragma: no cover - depends on the environment
+    # arviz_stats swallows a missing xarray-einstats and then simply lacks `summary`.
+    raise ImportError(
+        "bpinn.inference.results needs arviz_stats.summary, which is only available when "
+        "xarray-einstats is installed: install 'arviz-stats[xarray]'."
+    ) from err
+
+__all__ = [
+    "DIM_GROUP",
+    "DIM_OBS",
+    "FILENAME_POSTERIOR",
+    "FILENAME_SUMMARY",
+    "GROUPS",
+    "OBS_VAR",
+    "PARAMETER_KEYS",
+    "SAMPLE_DIMS",
+    "SAMPLE_STATS_VARS",
+    "SCHEMA_VERSION",
+    "atomic_write_bytes",
+    "build_datatree",
+    "decode_attrs",
+    "format_summary",
+    "read_results",
+    "summarize",
+    "write_results",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Names. Everything downstream imports these rather than spelling the strings.
+# ---------------------------------------------------------------------------------------------
+SCHEMA_VERSION = 1
+FILENAME_POSTERIOR = "posterior.nc"
+FILENAME_SUMMARY = "summary.json"
+
+GROUPS = (
+    "posterior",
+    "sample_stats",
+    "prior",
+    "posterior_predictive",
+    "observed_data",
+    "constant_data",
+    "log_likelihood",
+)
+_SAMPLE_GROUPS = ("posterior", "sample_stats", "prior", "posterior_predictive", "log_likelihood")
+_DATA_GROUPS = ("observed_data", "constant_data")
+SAMPLE_DIMS = ("chain", "draw")
+SAMPLE_STATS_VARS = ("diverging", "acceptance_rate", "n_steps", "tree_depth", "lp", "energy")
+
+DIM_OBS = "obs"
+DIM_GROUP = "group"
+OBS_VAR = "u_obs"
+# Dims given to conventional variables when the caller names none and the shape fits.
+_DEFAULT_DIMS: dict[str, list[str]] = {
+    "sigma": [DIM_GROUP],
+    OBS_VAR: [DIM_OBS],
+    "x": [DIM_OBS],
+    "y": [DIM_OBS],
+    "t": [DIM_OBS],
+    "group": [DIM_OBS],
+}
+
+_JSON_ATTRS_KEY = "bpinn_json_attrs"
+_MAX_TREE_DEPTH_ATTR = "max_tree_depth"
+
+# Thresholds of the plain-language warnings (Vehtari et al. 2021 recommendations).
+RHAT_MAX = 1.01
+ESS_MIN = 400.0
+HDI_PROB = 0.94
+ETI_PROB = 0.95
+
+_TIMING_KEYS = ("compile_s", "map_s", "warmup_s", "sampling_s", "total_s")
+PARAMETER_KEYS = (
+    "mean",
+    "sd",
+    "median",
+    "q2.5",
+    "q97.5",
+    "hdi94_low",
+    "hdi94_high",
+    "r_hat",
+    "ess_bulk",
+    "ess_tail",
+    "mcse_mean",
+)
+_RESERVED_KEYS = (
+    "schema_version",
+    "method",
+    "seed",
+    "parameters",
+    "diagnostics",
+    "timing",
+    "truth",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the tree
+# ---------------------------------------------------------------------------------------------
+def build_datatree(
+    *,
+    posterior: Mapping[str, Any],
+    sample_stats: Mapping[str, Any] | None = None,
+    prior: Mapping[str, Any] | None = None,
+    posterior_predictive: Mapping[str, Any] | None = None,
+    observed_data: Mapping[str, Any] | None = None,
+    constant_data: Mapping[str, Any] | None = None,
+    log_likelihood: Mapping[str, Any] | None = None,
+    dims: Mapping[str, list[str]] | None = None,
+    coords: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataTree:
+    """Assemble draws and data into an ArviZ DataTree with bpinn's fixed layout.
+
+    Parameters
+    ----------
+    posterior : dict of str to array
+        Posterior draws, each of shape ``(chain, draw, *event_shape)``. Required.
+    sample_stats : dict of str to array, optional
+        Sampler statistics, shape ``(chain, draw)``; use ArviZ names (``diverging``,
+        ``acceptance_rate``, ``n_steps``, ``tree_depth``, ``lp``, ``energy``).
+    prior : dict of str to array, optional
+        Prior draws, shape ``(1, draw, *event_shape)``.
+    posterior_predictive, log_likelihood : dict of str to array, optional
+        Shape ``(chain, draw, *event_shape)``, e.g. ``u_obs`` with dim ``obs``.
+    observed_data, constant_data : dict of str to array, optional
+        No chain/draw dims, e.g. ``u_obs``, ``x``, ``t``, ``group`` along ``obs``.
+    dims : dict of str to list of str, optional
+        Names of the event dims of each variable (the same for every group). Variables with
+        conventional names get default dims when not listed here and their shape fits:
+        ``sigma -> [group]``, ``u_obs, x, y, t, group -> [obs]``.
+    coords : dict of str to array, optional
+        Coordinate labels per dim, e.g. ``{"group": ["S1", "S2"]}``.
+    attrs : dict, optional
+        Run metadata for the root node. ``str``/``int``/``float`` are stored as they are; other
+        JSON-serialisable values are stored as JSON strings (see :func:`decode_attrs`).
+
+    Returns
+    -------
+    xarray.DataTree
+        With one child node per group given.
+
+    Raises
+    ------
+    ValueError
+        If a sampled array lacks the leading ``(chain, draw)`` dims, chain/draw sizes disagree
+        between groups, a name contains ``/`` or ``posterior`` is empty.
+    TypeError
+        If a group is not a mapping or an attribute is not JSON-serialisable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> dt = build_datatree(
+    ...     posterior={"D": rng.normal(0.07, 0.001, (2, 100)),
+    ...                "sigma": rng.uniform(0.01, 0.02, (2, 100, 2))},
+    ...     coords={"group": ["S1", "S2"]},
+    ...     attrs={"problem": "heat", "config": {"num_chains": 2}},
+    ... )
+    >>> dict(dt["posterior"]["sigma"].sizes)
+    {'chain': 2, 'draw': 100, 'group': 2}
+    >>> decode_attrs(dt)["config"]
+    {'num_chains': 2}
+    """
+    given = {
+        "posterior": posterior,
+        "sample_stats": sample_stats,
+        "prior": prior,
+        "posterior_predictive": posterior_predictive,
+        "observed_data": observed_data,
+        "constant_data": constant_data,
+        "log_likelihood": log_likelihood,
+    }
+    data: dict[str, dict[str, np.ndarray]] = {}
+    for group, values in given.items():
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"build_datatree: {group} must be a dict of name -> array, "
+                f"got {type(values).__name__}"
+            )
+        data[group] = {}
+        for name, value in values.items():
+            _check_name(group, name)
+            data[group][name] = np.asarray(value)
+    if not data["posterior"]:
+        raise ValueError("build_datatree: posterior is empty; pass at least one variable")
+
+    _check_sample_shapes(data)
+    all_dims = _resolve_dims(data, dict(dims or {}))
+    coords = {k: np.asarray(v) for k, v in (coords or {}).items()}
+    flat_attrs = _encode_attrs(attrs or {})
+
+    # from_dict gives the "*data" groups no sample dims and log_likelihood skip_event_dims,
+    # which is exactly bpinn's layout; it also stamps each group with creation metadata.
+    return from_dict(
+        data,
+        dims=all_dims,
+        coords=coords,
+        sample_dims=list(SAMPLE_DIMS),
+        index_origin=0,
+        attrs={"/": flat_attrs},
+    )
+
+
+def _check_name(group: str, name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"build_datatree: variable names in {group} must be non-empty str, got {name!r}"
+        )
+    if "/" in name:
+        raise ValueError(
+            f"build_datatree: variable {name!r} in {group} contains '/', which xarray.DataTree "
+            "rejects as a path separator; rename it (for numpyro modules pass "
+            "scope_divider='.') or keep it out of the DataTree"
+        )
+
+
+def _check_sample_shapes(data: dict[str, dict[str, np.ndarray]]) -> None:
+    reference: tuple[str, str, tuple[int, int]] | None = None
+    for group in _SAMPLE_GROUPS:
+        for name, arr in data.get(group, {}).items():
+            if arr.ndim < 2:
+                raise ValueError(
+                    f"build_datatree: {group}[{name!r}] must have leading dims (chain, draw), "
+                    f"got shape {arr.shape}; add the missing axes, e.g. value[None, None] "
+                    "for a single point estimate"
+                )
+            if group == "prior":
+                # Prior draws come from a separate run with their own (1, draw) layout.
+                continue
+            if reference is None:
+                reference = (group, name, arr.shape[:2])
+            elif arr.shape[:2] != reference[2]:
+                raise ValueError(
+                    f"build_datatree: {group}[{name!r}] has (chain, draw) = {arr.shape[:2]} but "
+                    f"{reference[0]}[{reference[1]!r}] has {reference[2]}; all sampled groups "
+                    "except prior must share chain and draw sizes"
+                )
+
+
+def _resolve_dims(
+    data: dict[str, dict[str, np.ndarray]], dims: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    out = {k: list(v) for k, v in dims.items()}
+    for name, default in _DEFAULT_DIMS.items():
+        if name in out:
+            continue
+        event_ndims = {
+            arr.ndim - (len(SAMPLE_DIMS) if group in _SAMPLE_GROUPS else 0)
+            for group, group_data in data.items()
+            for var, arr in group_data.items()
+            if var == name
+        }
+        if event_ndims == {len(default)}:
+            out[name] = list(default)
+    return out
+
+
+def _encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    json_keys: list[str] = []
+    for key, value in attrs.items():
+        if not isinstance(key, str):
+            raise TypeError(f"build_datatree: attrs keys must be str, got {key!r}")
+        if key == _JSON_ATTRS_KEY:
+            raise ValueError(f"build_datatree: attrs key {key!r} is reserved by bpinn")
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            flat[key] = value
+            continue
+        try:
+            flat[key] = json.dumps(_jsonable(value), allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"build_datatree: attrs[{key!r}] = {value!r} cannot be stored: use str, int, "
+                "float or a JSON-serialisable dict/list of them"
+            ) from err
+        json_keys.append(key)
+    if json_keys:
+        flat[_JSON_ATTRS_KEY] = json.dumps(json_keys)
+    return flat
+
+
+def decode_attrs(dt: xr.DataTree) -> dict[str, Any]:
+    """Return the root attributes given to :func:`build_datatree`, JSON values decoded.
+
+    Works on a tree just built or one read back by :func:`read_results` (NetCDF turns ints into
+    numpy scalars; they come back as plain Python numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dt = build_datatree(posterior={"D": np.zeros((1, 3))}, attrs={"a": 1, "b": [1, 2]})
+    >>> decode_attrs(dt)
+    {'a': 1, 'b': [1, 2]}
+    """
+    raw = dict(dt.attrs)
+    json_keys = json.loads(raw.pop(_JSON_ATTRS_KEY, "[]"))
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in json_keys:
+            out[key] = json.loads(value)
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------------------------
+def summarize(
+    dt: xr.DataTree,
+    *,
+    var_names: list[str],
+    method: str,
+    seed: int,
+    timing: Mapping[str, float],
+    truth: Mapping[str, float | list] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    max_tree_depth: int | None = None,
+) -> dict[str, Any]:
+    """Make the ``summary.json`` dict: per-parameter statistics, diagnostics and warnings.
+
+    Statistics come from :func:`arviz_stats.summary` over the ``posterior`` group: mean, sd,
+    median, the 2.5%/97.5% quantiles (equal-tailed 95% interval), the 94% HDI, rank-normalised
+    split R-hat, bulk and tail ESS and the MCSE of the mean. A variable with event dims gives one
+    entry per element, labelled like ArviZ does (``sigma[S1]``).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        As made by :func:`build_datatree`.
+    var_names : list of str
+        Posterior variables to summarise: PDE coefficients and noise scales, not network weights.
+    method : str
+        Name of the inference method (``"nuts"``, ``"map"``, ...).
+    seed : int
+        The seed of the run.
+    timing : dict of str to float
+        Seconds per phase; ``compile_s, map_s, warmup_s, sampling_s, total_s`` are always present
+        in the output (None when not given) and other keys pass through.
+    truth : dict, optional
+        Known values, keyed by variable (a float, or a list with one value per element in the
+        variable's C order) or by entry label (``"sigma[S1]"``). Adds ``truth`` and
+        ``truth_in_95`` (inside the equal-tailed 95% interval) to those parameters.
+    extra : dict, optional
+        More top-level keys (JSON-serialisable); may not reuse the keys above.
+    max_tree_depth : int, optional
+        The sampler's tree-depth limit; defaults to the ``max_tree_depth`` attribute of
+        ``sample_stats`` or of the root. ``sample_stats.tree_depth`` must count on the same scale
+        (trajectory doublings, as blackjax's ``num_trajectory_expansions``).
+
+    Returns
+    -------
+    dict
+        JSON-ready: plain ``int``/``float``/``str``/``bool``/``None``; NaN becomes None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> dt = build_datatree(posterior={"D": rng.normal(0.07, 0.001, (4, 500))},
+    ...                     sample_stats={"diverging": np.zeros((4, 500), bool)})
+    >>> s = summarize(dt, var_names=["D"], method="nuts", seed=0, timing={"total_s": 1.0},
+    ...               truth={"D": 0.07})
+    >>> s["parameters"]["D"]["truth_in_95"], s["diagnostics"]["warnings"]
+    (True, [])
+    """
+    if "posterior" not in dt.children:
+        raise ValueError(
+            f"summarize: dt has no posterior group (groups: {sorted(dt.children)}); "
+            "build it with build_datatree"
+        )
+    if isinstance(var_names, str) or not var_names:
+        raise ValueError(f"summarize: var_names must be a non-empty list of str, got {var_names!r}")
+    posterior = dt["posterior"].to_dataset()
+    missing = [v for v in var_names if v not in posterior.data_vars]
+    if missing:
+        raise ValueError(
+            f"summarize: var_names {missing} are not in the posterior; "
+            f"available: {sorted(posterior.data_vars)}"
+        )
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(_RESERVED_KEYS))
+    if clash:
+        raise ValueError(f"summarize: extra may not set the reserved keys {clash}")
+
+    parameters, entries_by_var = _parameter_table(dt, list(var_names))
+    if truth is not None:
+        _attach_truth(parameters, entries_by_var, truth)
+
+    num_chains = int(posterior.sizes["chain"])
+    num_draws = int(posterior.sizes["draw"])
+    diagnostics = _diagnostics(dt, parameters, num_chains, num_draws, max_tree_depth)
+
+    timing_out: dict[str, Any] = {key: None for key in _TIMING_KEYS}
+    timing_out.update(dict(timing))
+
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "method": str(method),
+        "seed": int(seed),
+        "parameters": parameters,
+        "diagnostics": diagnostics,
+        "timing": timing_out,
+    }
+    if truth is not None:
+        out["truth"] = dict(truth)
+    out.update(extra)
+    return _jsonable(out)
+
+
+def _parameter_table(
+    dt: xr.DataTree, var_names: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    # round_to="none": arviz_stats rounds to 2 significant digits by default.
+    common = {"var_names": var_names, "fmt": "xarray", "round_to": "none"}
+    hdi_label = f"hdi{round(HDI_PROB * 100)}"
+    eti_label = f"eti{round(ETI_PROB * 100)}"
+    main = _az_summary(dt, kind="all", ci_prob=HDI_PROB, ci_kind="hdi", **common)
+    med = _az_summary(dt, kind="stats_median", ci_prob=ETI_PROB, **common)
+    columns = {
+        "mean": (main, "mean"),
+        "sd": (main, "sd"),
+        "median": (med, "median"),
+        "q2.5": (med, f"{eti_label}_lb"),
+        "q97.5": (med, f"{eti_label}_ub"),
+        "hdi94_low": (main, f"{hdi_label}_lb"),
+        "hdi94_high": (main, f"{hdi_label}_ub"),
+        "r_hat": (main, "r_hat"),
+        "ess_bulk": (main, "ess_bulk"),
+        "ess_tail": (main, "ess_tail"),
+        "mcse_mean": (main, "mcse_mean"),
+    }
+    assert tuple(columns) == PARAMETER_KEYS  # one list of keys for writers and readers
+    labeller = BaseLabeller()
+    parameters: dict[str, dict[str, Any]] = {}
+    entries_by_var: dict[str, list[str]] = {v: [] for v in var_names}
+    for var_name, sel, isel in xarray_sel_iter(main, var_names=var_names, skip_dims={"summary"}):
+        label = labeller.make_label_flat(var_name, sel, isel)
+        row = {}
+        for key, (table, stat) in columns.items():
+            row[key] = _float(table[var_name].isel(isel).sel(summary=stat))
+        parameters[label] = row
+        entries_by_var[var_name].append(label)
+    return parameters, entries_by_var
+
+
+def _attach_truth(
+    parameters: dict[str, dict[str, Any]],
+    entries_by_var: dict[str, list[str]],
+    truth: Mapping[str, Any],
+) -> None:
+    for key, value in truth.items():
+        if key in parameters:
+            labels, values = [key], [value]
+        elif key in entries_by_var:
+            labels = entries_by_var[key]
+            values = np.asarray(value, dtype=float).reshape(-1).tolist()
+            if len(values) != len(labels):
+                raise ValueError(
+                    f"summarize: truth[{key!r}] has {len(values)} value(s) but {key} has "
+                    f"{len(labels)} element(s) ({', '.join(labels)})"
+                )
+        else:
+            raise ValueError(
+                f"summarize: truth key {key!r} is neither a summarised variable nor an entry; "
+                f"valid: {sorted(set(entries_by_var) | set(parameters))}"
+            )
+        for label, v in zip(labels, values, strict=True):
+            row = parameters[label]
+            row["truth"] = float(v)
+            lo, hi = row["q2.5"], row["q97.5"]
+            row["truth_in_95"] = None if lo is None or hi is None else bool(lo <= float(v) <= hi)
+
+
+def _diagnostics(
+    dt: xr.DataTree,
+    parameters: dict[str, dict[str, Any]],
+    num_chains: int,
+    num_draws: int,
+    max_tree_depth: int | None,
+) -> dict[str, Any]:
+    warnings: list[str] = []
+    total = num_chains * num_draws
+    stats = dt["sample_stats"].to_dataset() if "sample_stats" in dt.children else None
+
+    divergences = divergence_rate = None
+    if stats is not None and "diverging" in stats:
+        divergences = int(np.count_nonzero(stats["diverging"].values))
+        divergence_rate = divergences / total
+        if divergences:
+            warnings.append(
+                f"{divergences} divergent transition(s) ({100 * divergence_rate:.2g}% of "
+                f"{total} draws): the sampler could not follow the posterior's geometry, so "
+                "intervals may be biased; raise the target acceptance rate or reparameterise"
+            )
+
+    if max_tree_depth is None:
+        for source in (stats.attrs if stats is not None else {}, dt.attrs):
+            if _MAX_TREE_DEPTH_ATTR in source:
+                max_tree_depth = int(source[_MAX_TREE_DEPTH_ATTR])
+                break
+    tree_depth_fraction = None
+    if stats is not None and "tree_depth" in stats and max_tree_depth is not None:
+        tree_depth_fraction = float(np.mean(stats["tree_depth"].values >= max_tree_depth))
+        if tree_depth_fraction > 0:
+            warnings.append(
+                f"{100 * tree_depth_fraction:.2g}% of draws hit the maximum tree depth "
+                f"{max_tree_depth}: the sampler is inefficient and may explore poorly; raise "
+                "max_tree_depth or reparameterise"
+            )
+
+    if num_chains == 1 and num_draws > 1:
+        warnings.append(
+            "only one chain was run: R-hat is unavailable, so convergence cannot be checked; "
+            "run at least 4 chains from dispersed starting points"
+        )
+    for label, row in parameters.items():
+        r_hat = row["r_hat"]
+        if r_hat is not None and r_hat > RHAT_MAX:
+            warnings.append(
+                f"R-hat of {label} is {_fmt_rhat(r_hat)} > {RHAT_MAX}: chains disagree; "
+                "run longer or check for multiple modes"
+            )
+    for label, row in parameters.items():
+        for kind, what in (("bulk", "mean and median"), ("tail", "2.5%/97.5% quantiles")):
+            ess = row[f"ess_{kind}"]
+            if ess is not None and ess < ESS_MIN:
+                warnings.append(
+                    f"{kind} ESS of {label} is {ess:.0f} < {ESS_MIN:.0f}: too few effective "
+                    f"draws to trust its {what}; run longer chains or reparameterise"
+                )
+
+    r_hats = [row["r_hat"] for row in parameters.values() if row["r_hat"] is not None]
+    ess_bulks = [row["ess_bulk"] for row in parameters.values() if row["ess_bulk"] is not None]
+    return {
+        "divergences": divergences,
+        "divergence_rate": divergence_rate,
+        "num_draws": num_draws,
+        "num_chains": num_chains,
+        "max_r_hat": max(r_hats) if r_hats else None,
+        "min_ess_bulk": min(ess_bulks) if ess_bulks else None,
+        "max_tree_depth": max_tree_depth,
+        "max_tree_depth_fraction": tree_depth_fraction,
+        "warnings": warnings,
+    }
+
+
+def _fmt_rhat(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _float(value: Any) -> float | None:
+    out = float(np.asarray(value))
+    return out if math.isfinite(out) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain-Python copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str | bool | int):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} {obj!r} in summary.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Text table
+# ---------------------------------------------------------------------------------------------
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """Render a summary dict as a fixed-width table, a diagnostics line and its warnings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> dt = build_datatree(posterior={"D": rng.normal(0.07, 0.001, (4, 500))})
+    >>> text = format_summary(summarize(dt, var_names=["D"], method="nuts", seed=0, timing={}))
+    >>> text.splitlines()[0].split()[:3]
+    ['name', 'mean', 'sd']
+    """
+    header = (
+        "name",
+        "mean",
+        "sd",
+        "2.5%",
+        "97.5%",
+        "hdi 94%",
+        "r_hat",
+        "ess_bulk",
+        "ess_tail",
+        "truth",
+    )
+    rows = []
+    any_outside = False
+    for name, p in summary["parameters"].items():
+        truth = "-"
+        if p.get("truth") is not None:
+            truth = _num(p["truth"])
+            if p.get("truth_in_95") is False:
+                truth += " *"
+                any_outside = True
+        rows.append(
+            (
+                name,
+                _num(p["mean"]),
+                _num(p["sd"]),
+                _num(p["q2.5"]),
+                _num(p["q97.5"]),
+                f"[{_num(p['hdi94_low'])}, {_num(p['hdi94_high'])}]",
+                "-" if p["r_hat"] is None else f"{p['r_hat']:.3f}",
+                "-" if p["ess_bulk"] is None else f"{p['ess_bulk']:.0f}",
+                "-" if p["ess_tail"] is None else f"{p['ess_tail']:.0f}",
+                truth,
+            )
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells):
+        first = f"{cells[0]:<{widths[0]}}"
+        rest = [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    lines = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    if any_outside:
+        lines.append("* truth outside the equal-tailed 95% interval")
+
+    d = summary["diagnostics"]
+    parts = [
+        f"method={summary.get('method')}",
+        f"chains={d['num_chains']}",
+        f"draws/chain={d['num_draws']}",
+    ]
+    if d["divergences"] is None:
+        parts.append("divergences=n/a")
+    else:
+        parts.append(f"divergences={d['divergences']} ({100 * d['divergence_rate']:.2g}%)")
+    parts.append("max_r_hat=" + ("n/a" if d["max_r_hat"] is None else f"{d['max_r_hat']:.3f}"))
+    parts.append(
+        "min_ess_bulk=" + ("n/a" if d["min_ess_bulk"] is None else f"{d['min_ess_bulk']:.0f}")
+    )
+    if d.get("max_tree_depth_fraction") is not None:
+        parts.append(f"at_max_tree_depth={100 * d['max_tree_depth_fraction']:.2g}%")
+    total = summary.get("timing", {}).get("total_s")
+    if total is not None:
+        parts.append(f"total={total:.1f}s")
+    lines.append("")
+    lines.append("diagnostics: " + "  ".join(parts))
+    lines.extend(f"WARNING: {w}" for w in d["warnings"])
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes go to a temporary file in the same directory, which is flushed, fsynced and then
+    renamed over ``path`` with :func:`os.replace`. On any error the temporary file is removed and
+    ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write_bytes(p, b"hello")
+    >>> p.read_bytes()
+    b'hello'
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _file_mode(path))
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _atomic_write_netcdf(path: Path, dt: xr.DataTree) -> None:
+    # h5py opens by name, so write to a temp path and fsync it after xarray closed it.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, _file_mode(path))
+        dt.to_netcdf(tmp, engine="h5netcdf")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _file_mode(path: Path) -> int:
+    # mkstemp makes 0o600 files; keep an existing file's mode, else the usual rw-r--r--.
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o644
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not every platform lets a directory be opened.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_results(
+    outdir: str | os.PathLike, dt: xr.DataTree, summary: Mapping[str, Any]
+) -> dict[str, Path]:
+    """Write ``outdir/posterior.nc`` and ``outdir/summary.json``, each atomically.
+
+    Parameters
+    ----------
+    outdir : path
+        Created if missing.
+    dt : xarray.DataTree
+        As made by :func:`build_datatree`.
+    summary : dict
+        As made by :func:`summarize`.
+
+    Returns
+    -------
+    dict
+        ``{"posterior": Path, "summary": Path}``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> dt = build_datatree(posterior={"D": np.zeros((1, 3))})
+    >>> s = summarize(dt, var_names=["D"], method="map", seed=0, timing={})
+    >>> paths = write_results(tempfile.mkdtemp(), dt, s)
+    >>> sorted(p.name for p in paths.values())
+    ['posterior.nc', 'summary.json']
+    """
+    if not isinstance(dt, xr.DataTree):
+        raise TypeError(f"write_results: dt must be an xarray.DataTree, got {type(dt).__name__}")
+    text = json.dumps(_jsonable(summary), indent=2, allow_nan=False) + "\n"
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {"posterior": outdir / FILENAME_POSTERIOR, "summary": outdir / FILENAME_SUMMARY}
+    _atomic_write_netcdf(paths["posterior"], dt)
+    atomic_write_bytes(paths["summary"], text.encode("utf-8"))
+    return paths
+
+
+def read_results(path: str | os.PathLike) -> xr.DataTree:
+    """Load ``posterior.nc`` fully into memory and close the file.
+
+    Parameters
+    ----------
+    path : path
+        The ``.nc`` file, or the directory :func:`write_results` wrote into.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> dt = build_datatree(posterior={"D": np.zeros((1, 3))})
+    >>> s = summarize(dt, var_names=["D"], method="map", seed=0, timing={})
+    >>> outdir = tempfile.mkdtemp()
+    >>> _ = write_results(outdir, dt, s)
+    >>> read_results(outdir)["posterior"]["D"].shape
+    (1, 3)
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILENAME_POSTERIOR
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"read_results: no results file at {path}; pass a posterior.nc or the output "
+            "directory of a run"
+        )
+    return xr.load_datatree(path, engine="h5netcdf")

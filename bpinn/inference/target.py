@@ -1,0 +1,132 @@
+"""The posterior as a flat log density, the one thing every inference method consumes.
+
+``inference/`` knows the model only through this: a numpyro model function turned into
+``logdensity_fn(flat_position)`` on the unconstrained space, with a map back to named,
+constrained sites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpyro
+from jax.flatten_util import ravel_pytree
+from numpyro.infer import init_to_median
+from numpyro.infer.util import initialize_model, potential_energy, unconstrain_fn
+
+from bpinn.utils import progress_bar
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A posterior on a flat unconstrained vector.
+
+    Attributes
+    ----------
+    logdensity_fn : flat position -> log density (up to a constant), unconstrained space.
+    tempered_logdensity_fn : (flat position, physics_weight) -> log density with the physics
+        terms scaled by ``physics_weight`` (the model's keyword argument); for MAP continuation.
+    unravel_fn : flat position -> dict of unconstrained site values.
+    constrain_fn : dict of unconstrained values -> dict of constrained site values.
+    initial_position : a reference flat position (prior medians; weights zero).
+    site_slices : site name -> (start, stop) in the flat vector.
+    """
+
+    logdensity_fn: Callable
+    tempered_logdensity_fn: Callable
+    unravel_fn: Callable
+    constrain_fn: Callable
+    unconstrain_fn: Callable
+    initial_position: jnp.ndarray
+    site_slices: dict
+
+    @property
+    def dim(self) -> int:
+        return int(self.initial_position.size)
+
+    def from_constrained(self, values: dict):
+        """Flat unconstrained position from named constrained values; missing sites keep the
+        reference position's value."""
+        z = dict(self.unravel_fn(self.initial_position))
+        z.update(self.unconstrain_fn(values))
+        return ravel_pytree(z)[0]
+
+    def constrained(self, flat):
+        """Named constrained values of one flat position."""
+        return self.constrain_fn(self.unravel_fn(flat))
+
+
+def make_target(rng_key, model_fn: Callable) -> Target:
+    """Build a ``Target`` from a numpyro model taking one keyword, ``physics_weight``."""
+    info = initialize_model(rng_key, model_fn, init_strategy=init_to_median(num_samples=15))
+    z0 = info.param_info.z
+    flat0, unravel = ravel_pytree(z0)
+    slices, start = {}, 0
+    for name in sorted(z0):  # ravel_pytree flattens dicts in sorted key order
+        size = int(jnp.size(z0[name]))
+        slices[name] = (start, start + size)
+        start += size
+
+    def tempered_logdensity_fn(flat, physics_weight):
+        return -potential_energy(model_fn, (), {"physics_weight": physics_weight}, unravel(flat))
+
+    def logdensity_fn(flat):
+        return tempered_logdensity_fn(flat, 1.0)
+
+    def constrain_fn(z):
+        return info.postprocess_fn(z)
+
+    seeded = numpyro.handlers.seed(model_fn, rng_seed=0)  # sites not given are drawn, then dropped
+
+    def to_unconstrained(values):
+        z = unconstrain_fn(seeded, (), {}, values)
+        return {k: v for k, v in z.items() if k in values}
+
+    return Target(
+        logdensity_fn, tempered_logdensity_fn, unravel, constrain_fn, to_unconstrained, flat0,
+        slices,
+    )
+
+
+def chunked_scan(
+    step_fn: Callable,
+    carry,
+    xs,
+    *,
+    length: int,
+    desc: str,
+    progress: bool,
+    chunk_size: int | None = None,
+    postfix_fn: Callable | None = None,
+) -> tuple[object, list]:
+    """``lax.scan(step_fn, carry, xs)`` run as compiled chunks with a progress bar between them.
+
+    Each chunk is one call of a jitted scan, so the loop is compiled at most twice (the regular
+    chunk and a shorter last one) while the user sees progress.
+    ``xs`` is a pytree whose leaves have leading axis ``length``. Returns the final carry and a
+    list of per-chunk stacked outputs (concatenate along axis 0 to get the full trace).
+    """
+    chunk = chunk_size or max(1, length // 20)
+
+    @jax.jit
+    def run_chunk(carry, xs_chunk):
+        return jax.lax.scan(step_fn, carry, xs_chunk)
+
+    outputs = []
+    with progress_bar(total=length, desc=desc, enabled=progress) as bar:
+        for start in range(0, length, chunk):
+            stop = min(start + chunk, length)
+            xs_chunk = jax.tree.map(lambda a, s=start, e=stop: a[s:e], xs)
+            carry, out = run_chunk(carry, xs_chunk)
+            outputs.append(out)
+            if postfix_fn is not None:
+                bar.set_postfix_str(postfix_fn(carry, out))
+            bar.update(stop - start)
+    return carry, outputs
+
+
+def concat_outputs(outputs: Iterable, axis: int = 0):
+    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=axis), *outputs)

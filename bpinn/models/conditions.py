@@ -1,0 +1,260 @@
+"""Boundary and initial conditions: soft likelihood terms or hard output transforms.
+
+A condition is imposed softly by a Gaussian likelihood term at points on its face, or (for
+Dirichlet and initial conditions, ``hard=True``) exactly, by writing the solution as
+``u = lift(z) + distance(z) * network(z)`` with ``distance = 0`` on the constrained faces
+(Lu, Pestourie et al. 2021). A boundary left without a condition is "unknown": only the data and
+the PDE inform it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpinn.models.problem import Domain
+
+CONDITION_KINDS = ("dirichlet", "neumann", "periodic", "initial")
+
+# value(z) -> scalar target, z the full physical coordinate vector
+ValueFn = Callable[[jnp.ndarray], jnp.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Condition:
+    """One boundary or initial condition.
+
+    Parameters
+    ----------
+    kind : "dirichlet" (u = g), "neumann" (outward normal derivative = g), "periodic"
+        (u and its normal derivative agree on opposite faces) or "initial" (u(x, t0) = g).
+    boundary : for dirichlet/neumann a face "x_min", "x_max", "y_min", "y_max" or "all"; for
+        periodic the axis "x" or "y"; ignored for initial.
+    value : the target g, a number or a function of the coordinate vector; ignored for periodic.
+    hard : impose exactly through an output transform (dirichlet and initial only).
+    points : optional (n, ndim) points with ``targets`` (n,): Dirichlet data given as readings.
+    """
+
+    kind: str
+    boundary: str = "all"
+    value: float | ValueFn = 0.0
+    hard: bool = False
+    points: np.ndarray | None = None
+    targets: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.kind not in CONDITION_KINDS:
+            raise ValueError(
+                f"condition kind {self.kind!r} is unknown; valid: {', '.join(CONDITION_KINDS)}"
+            )
+        if self.hard and self.kind not in ("dirichlet", "initial"):
+            raise ValueError(
+                f"hard = true is available for dirichlet and initial conditions, not {self.kind}"
+            )
+        if self.hard and self.points is not None:
+            raise ValueError("a Dirichlet condition given as data points cannot be hard")
+
+    def value_fn(self) -> ValueFn:
+        if callable(self.value):
+            return self.value
+        constant = float(self.value)
+        return lambda z: jnp.full((), constant, dtype=z.dtype)
+
+    @property
+    def is_zero(self) -> bool:
+        return not callable(self.value) and float(self.value) == 0.0
+
+
+def faces(domain: Domain, boundary: str) -> list[tuple[int, int]]:
+    """(axis, side) pairs for a boundary name; side 0 is the lower face, 1 the upper."""
+    names = domain.coord_names[: domain.space_dims]
+    if boundary == "all":
+        return [(axis, side) for axis in range(domain.space_dims) for side in (0, 1)]
+    for axis, name in enumerate(names):
+        if boundary == f"{name}_min":
+            return [(axis, 0)]
+        if boundary == f"{name}_max":
+            return [(axis, 1)]
+    valid = ["all"] + [f"{n}_{s}" for n in names for s in ("min", "max")]
+    raise ValueError(f"boundary {boundary!r} is unknown for this domain; valid: {valid}")
+
+
+def halton(n: int, dim: int, *, skip: int = 1) -> np.ndarray:
+    """The first ``n`` points of the Halton sequence in [0, 1)^dim (deterministic, low discrepancy)."""
+    primes = [2, 3, 5, 7, 11, 13][:dim]
+    out = np.empty((n, dim))
+    for j, base in enumerate(primes):
+        for i in range(n):
+            k, f, r = i + skip, 1.0, 0.0
+            while k > 0:
+                f /= base
+                r += f * (k % base)
+                k //= base
+            out[i, j] = r
+    return out
+
+
+def face_points(domain: Domain, axis: int, side: int, n: int) -> np.ndarray:
+    """``n`` deterministic points on a spatial face (the face's coordinate held fixed)."""
+    lo, hi = domain.lower, domain.upper
+    free = [i for i in range(domain.ndim) if i != axis]
+    pts = np.empty((n, domain.ndim))
+    if free:
+        u = halton(n, len(free)) if len(free) > 1 else (np.arange(n)[:, None] + 0.5) / n
+        pts[:, free] = lo[free] + u * (hi[free] - lo[free])
+    pts[:, axis] = hi[axis] if side else lo[axis]
+    return pts
+
+
+def initial_points(domain: Domain, n: int) -> np.ndarray:
+    lo, hi = domain.lower, domain.upper
+    s = domain.space_dims
+    u = halton(n, s) if s > 1 else (np.arange(n)[:, None] + 0.5) / n
+    pts = np.empty((n, domain.ndim))
+    pts[:, :s] = lo[:s] + u * (hi[:s] - lo[:s])
+    pts[:, s] = lo[s]
+    return pts
+
+
+@dataclass(frozen=True, eq=False)
+class SoftTerm:
+    """A soft condition: ``residual_fn(u_fn, z)`` should equal ``targets`` at ``points``."""
+
+    name: str
+    points: np.ndarray
+    residual_fn: Callable
+    targets: np.ndarray | None = None  # zeros when None
+
+
+def soft_terms(domain: Domain, conditions, *, num_points: int) -> list[SoftTerm]:
+    """Likelihood terms for every condition not imposed as a hard constraint."""
+    terms = []
+    for i, cond in enumerate(conditions):
+        if cond.hard:
+            continue
+        name = f"{cond.kind}_{i}"
+        if cond.kind == "initial":
+            if not domain.has_time:
+                raise ValueError("an initial condition needs a time domain ([domain] t = [t0, t1])")
+            g = cond.value_fn()
+            terms.append(SoftTerm(name, initial_points(domain, num_points), _value_residual(g)))
+        elif cond.kind == "dirichlet" and cond.points is not None:
+            pts = np.asarray(cond.points, dtype=float)
+            targets = np.asarray(cond.targets, dtype=float)
+            terms.append(SoftTerm(name, pts, lambda u_fn, z: u_fn(z), targets))
+        elif cond.kind in ("dirichlet", "neumann"):
+            g = cond.value_fn()
+            for axis, side in faces(domain, cond.boundary):
+                pts = face_points(domain, axis, side, num_points)
+                fn = (
+                    _value_residual(g)
+                    if cond.kind == "dirichlet"
+                    else _normal_derivative_residual(g, axis, side)
+                )
+                label = f"{name}_{domain.coord_names[axis]}_{'max' if side else 'min'}"
+                terms.append(SoftTerm(label, pts, fn))
+        elif cond.kind == "periodic":
+            axis = _periodic_axis(domain, cond.boundary)
+            pts = face_points(domain, axis, 0, num_points)
+            shift = domain.upper[axis] - domain.lower[axis]
+            terms.append(SoftTerm(f"{name}_value", pts, _periodic_residual(axis, shift, 0)))
+            terms.append(SoftTerm(f"{name}_slope", pts, _periodic_residual(axis, shift, 1)))
+    return terms
+
+
+def _value_residual(g):
+    return lambda u_fn, z: u_fn(z) - g(z)
+
+
+def _normal_derivative_residual(g, axis, side):
+    sign = 1.0 if side else -1.0
+
+    def residual(u_fn, z):
+        return sign * jax.grad(u_fn)(z)[axis] - g(z)
+
+    return residual
+
+
+def _periodic_axis(domain: Domain, boundary: str) -> int:
+    names = domain.coord_names[: domain.space_dims]
+    if boundary not in names:
+        raise ValueError(f"periodic boundary must name a spatial axis {names}, got {boundary!r}")
+    return names.index(boundary)
+
+
+def _periodic_residual(axis, shift, order):
+    def residual(u_fn, z):
+        z_other = z.at[axis].add(shift)
+        if order == 0:
+            return u_fn(z_other) - u_fn(z)
+        return jax.grad(u_fn)(z_other)[axis] - jax.grad(u_fn)(z)[axis]
+
+    return residual
+
+
+def hard_constraint(domain: Domain, conditions) -> tuple[Callable | None, Callable | None]:
+    """(lift, distance) functions that impose every ``hard`` condition exactly.
+
+    The distance is a product of normalised distances to the constrained faces (and to t0 for
+    the initial condition). The lift matches the prescribed values: the initial value, plus in
+    1-D space a linear blend of the two Dirichlet boundary values corrected at t0, which is exact
+    when the data are compatible (the initial value equals the boundary value at the corners).
+    In 2-D space hard Dirichlet faces must be homogeneous (value 0).
+    """
+    hard = [c for c in conditions if c.hard]
+    if not hard:
+        return None, None
+    lo, hi = domain.lower, domain.upper
+    span = hi - lo
+    dirichlet: dict[tuple[int, int], ValueFn] = {}
+    initial = None
+    for cond in hard:
+        if cond.kind == "initial":
+            if not domain.has_time:
+                raise ValueError("an initial condition needs a time domain ([domain] t = [t0, t1])")
+            initial = cond.value_fn()
+            continue
+        for face in faces(domain, cond.boundary):
+            if domain.space_dims > 1 and not cond.is_zero:
+                raise ValueError(
+                    "hard Dirichlet conditions in 2-D space must be homogeneous (value 0); "
+                    "impose non-zero boundary values softly (hard = false)"
+                )
+            dirichlet[face] = cond.value_fn()
+    tidx = domain.time_index
+
+    def distance(z):
+        # Normalised to peak at 1 inside the domain: a distance that is small everywhere would
+        # force large network outputs, which the weight prior penalises.
+        d = jnp.ones((), dtype=z.dtype)
+        for axis, side in dirichlet:
+            d = d * ((hi[axis] - z[axis]) if side else (z[axis] - lo[axis])) / span[axis]
+            if (axis, 1 - side) in dirichlet:
+                d = d * 2.0  # the pair's product peaks at 1/4 mid-interval
+        if initial is not None:
+            d = d * (z[tidx] - lo[tidx]) / span[tidx]
+        return d
+
+    def boundary_blend(z):
+        # Linear interpolation of the 1-D Dirichlet values across x.
+        if not dirichlet or domain.space_dims > 1:
+            return jnp.zeros((), dtype=z.dtype)
+        w_hi = (z[0] - lo[0]) / span[0]
+        g_lo = dirichlet.get((0, 0))
+        g_hi = dirichlet.get((0, 1))
+        z_lo, z_hi = z.at[0].set(lo[0]), z.at[0].set(hi[0])
+        if g_lo is not None and g_hi is not None:
+            return (1.0 - w_hi) * g_lo(z_lo) + w_hi * g_hi(z_hi)
+        return g_lo(z_lo) if g_lo is not None else g_hi(z_hi)
+
+    def lift(z):
+        if initial is None:
+            return boundary_blend(z)
+        z0 = z.at[tidx].set(lo[tidx])
+        return initial(z0) + boundary_blend(z) - boundary_blend(z0)
+
+    return lift, distance

@@ -1,0 +1,265 @@
+"""The B-PINN as a numpyro model: priors on weights, coefficients and scales, plus likelihood terms.
+
+Sites (names are what appear in the results):
+
+- ``weights``: all network parameters, flattened, Gaussian prior;
+- one site per unknown PDE coefficient, named as in the PDE;
+- ``sigma``: sensor noise sd (dim ``group`` when per group), ``sigma_pde``, ``sigma_bc``,
+  ``sigma_source`` when inferred;
+- observed: ``u_obs`` (readings), ``pde_residual`` (residual at collocation points, target 0),
+  ``condition.<name>`` (soft conditions) and ``source_obs`` (measured source values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.flatten_util import ravel_pytree
+
+from bpinn.models.conditions import SoftTerm, halton, hard_constraint, soft_terms
+from bpinn.models.networks import Network, SolutionModel
+from bpinn.models.priors import Fixed, Prior
+from bpinn.models.problem import Problem, residual
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSettings:
+    """How the problem is turned into a B-PINN (everything that is not physics or data).
+
+    Parameters
+    ----------
+    network : the solution network.
+    weight_prior_scale : sd of the Gaussian prior on network parameters.
+    fan_in_scaled : divide weight sds by sqrt(fan_in) (prior over functions independent of width).
+    num_collocation : residual points, a deterministic Halton set in the domain.
+    residual_noise : sd of the PDE residual likelihood (``Fixed`` or ``Prior``), in the residual's
+        physical units. Smaller trusts the PDE more; it must stay above the network's ability to
+        satisfy the PDE or the posterior is overconfident.
+    condition_noise : sd of soft boundary/initial condition terms, in the units of u.
+    num_condition_points : points per soft condition face.
+    """
+
+    network: Network
+    weight_prior_scale: float = 1.0
+    fan_in_scaled: bool = False
+    num_collocation: int = 256
+    residual_noise: Fixed | Prior = Fixed(0.05)
+    condition_noise: Fixed | Prior = Fixed(0.01)
+    num_condition_points: int = 32
+
+    def __post_init__(self):
+        if not self.weight_prior_scale > 0:
+            raise ValueError(f"weight_prior_scale must be > 0, got {self.weight_prior_scale!r}")
+        if not (isinstance(self.num_collocation, int) and self.num_collocation >= 1):
+            raise ValueError(
+                f"num_collocation must be a positive integer, got {self.num_collocation!r}"
+            )
+        if not (isinstance(self.num_condition_points, int) and self.num_condition_points >= 1):
+            raise ValueError(
+                "num_condition_points must be a positive integer, "
+                f"got {self.num_condition_points!r}"
+            )
+
+
+def collocation_points(domain, n: int) -> np.ndarray:
+    """``n`` deterministic Halton points filling the domain box."""
+    u = halton(n, domain.ndim)
+    return domain.lower + u * (domain.upper - domain.lower)
+
+
+def _sample_scale(name, quantity, *, shape=()):
+    if isinstance(quantity, Fixed):
+        return jnp.full(shape, quantity.value)
+    d = quantity.distribution()
+    if shape:
+        d = d.expand(shape).to_event(len(shape))
+    return numpyro.sample(name, d)
+
+
+@dataclass(frozen=True, eq=False)
+class BPINN:
+    """A problem turned into a numpyro model, with the pieces inference and results need."""
+
+    problem: Problem
+    settings: ModelSettings
+    solution: SolutionModel
+    collocation: np.ndarray
+    soft: tuple[SoftTerm, ...]
+    weight_prior_sd: np.ndarray  # flat
+    unravel: object  # flat vector -> params pytree
+
+    @property
+    def unknown_coefficients(self) -> tuple[str, ...]:
+        return tuple(
+            n for n in self.problem.pde.coefficient_names
+            if isinstance(self.problem.coefficients[n], Prior)
+        )
+
+    @property
+    def scale_sites(self) -> tuple[str, ...]:
+        """Inferred scale sites, in a fixed order."""
+        p, s = self.problem, self.settings
+        sites = []
+        if isinstance(p.noise, Prior):
+            sites.append("sigma")
+        if isinstance(s.residual_noise, Prior):
+            sites.append("sigma_pde")
+        if self.soft and isinstance(s.condition_noise, Prior):
+            sites.append("sigma_bc")
+        if p.source_data is not None and isinstance(p.source_noise, Prior):
+            sites.append("sigma_source")
+        return tuple(sites)
+
+    @property
+    def num_weights(self) -> int:
+        return int(self.weight_prior_sd.size)
+
+    def u_fn(self, weights):
+        return self.solution.u_fn(self.unravel(weights))
+
+    def predict(self, weights, points):
+        """u at ``points`` (n, ndim) for one flat weight vector."""
+        return jax.vmap(self.u_fn(weights))(jnp.asarray(points))
+
+    def coefficient_values(self, sampled: dict) -> dict:
+        out = {}
+        for name in self.problem.pde.coefficient_names:
+            q = self.problem.coefficients[name]
+            out[name] = sampled[name] if isinstance(q, Prior) else jnp.asarray(q.value)
+        return out
+
+    def noise_per_reading(self, sigma):
+        """Sensor noise sd for each reading (expands a per-group sigma)."""
+        obs = self.problem.observations
+        sigma = jnp.asarray(sigma)
+        if sigma.ndim == 0:
+            return jnp.broadcast_to(sigma, (obs.n,))
+        return sigma[jnp.asarray(obs.group_index)]
+
+    def data_distribution(self, u_pred, sigma):
+        scale = self.noise_per_reading(sigma)
+        if self.problem.likelihood == "student_t":
+            return dist.StudentT(self.problem.student_t_df, u_pred, scale)
+        return dist.Normal(u_pred, scale)
+
+    def initial_values(self, rng_key) -> dict:
+        """Constrained starting values for optimisation: random network weights, small noise.
+
+        Starting the noise scales small matters: a large sensor noise lets the fit explain the
+        readings as noise, and joint MAP then stalls with a network that ignores the data.
+        """
+        flat, _ = ravel_pytree(self.settings.network.init(rng_key))
+        values = {"weights": flat}
+        small = 0.05 * self.solution.value_scale
+        if "sigma" in self.scale_sites:
+            shape = (len(self.problem.observations.group_names),) if (
+                self.problem.per_group_noise) else ()
+            values["sigma"] = jnp.full(shape, small)
+        if "sigma_bc" in self.scale_sites:
+            values["sigma_bc"] = jnp.asarray(small)
+        return values
+
+    def model(self, physics_weight=1.0):
+        """The numpyro model; data and points are part of the model object.
+
+        ``physics_weight`` tempers the PDE residual and source terms (1 is the posterior). MAP
+        training ramps it up from 0 so the network fits the data before the physics can pull
+        it into the trivial solutions that satisfy the PDE but not the data.
+        """
+        p, s = self.problem, self.settings
+        weights = numpyro.sample(
+            "weights", dist.Normal(0.0, jnp.asarray(self.weight_prior_sd)).to_event(1)
+        )
+        sampled = {
+            name: numpyro.sample(name, p.coefficients[name].distribution())
+            for name in self.unknown_coefficients
+        }
+        coeffs = self.coefficient_values(sampled)
+        groups = len(p.observations.group_names)
+        noise_shape = (groups,) if p.per_group_noise else ()
+        sigma = _sample_scale("sigma", p.noise, shape=noise_shape)
+        u = self.u_fn(weights)
+
+        obs = p.observations
+        u_pred = jax.vmap(u)(jnp.asarray(obs.coords))
+        with numpyro.plate("obs", obs.n):
+            numpyro.sample("u_obs", self.data_distribution(u_pred, sigma), obs=obs.values)
+
+        sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
+        r = jax.vmap(lambda z: residual(p.pde, p.source, u, z, coeffs))(
+            jnp.asarray(self.collocation)
+        )
+        with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(scale=physics_weight):
+            numpyro.sample("pde_residual", dist.Normal(r, sigma_pde), obs=jnp.zeros_like(r))
+
+        if self.soft:
+            sigma_bc = _sample_scale("sigma_bc", s.condition_noise)
+            for term in self.soft:
+                vals = jax.vmap(lambda z, fn=term.residual_fn: fn(u, z))(jnp.asarray(term.points))
+                target = (
+                    jnp.zeros_like(vals) if term.targets is None else jnp.asarray(term.targets)
+                )
+                with numpyro.plate(f"plate.{term.name}", vals.shape[0]):
+                    numpyro.sample(
+                        f"condition.{term.name}", dist.Normal(vals, sigma_bc), obs=target
+                    )
+
+        if p.source_data is not None:
+            sigma_f = _sample_scale("sigma_source", p.source_noise)
+            lf = jax.vmap(lambda z: p.pde.operator(u, z, coeffs))(
+                jnp.asarray(p.source_data.coords)
+            )
+            with numpyro.plate("source_points", lf.shape[0]), numpyro.handlers.scale(
+                scale=physics_weight
+            ):
+                numpyro.sample(
+                    "source_obs", dist.Normal(lf, sigma_f), obs=jnp.asarray(p.source_data.values)
+                )
+
+
+def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
+    """Turn a validated problem into a B-PINN.
+
+    Examples
+    --------
+    See ``bpinn.api.run`` for the end-to-end path from a config file.
+    """
+    domain = problem.domain
+    if settings.network.input_dim != domain.ndim:
+        raise ValueError(
+            f"network input_dim {settings.network.input_dim} does not match the domain's "
+            f"{domain.ndim} coordinates {domain.coord_names}"
+        )
+    lift, distance = hard_constraint(domain, problem.conditions)
+    values = np.asarray(problem.observations.values)
+    scale = float(np.std(values)) if values.size > 1 else 0.0
+    scale = scale if scale > 0 else max(float(np.max(np.abs(values))), 1.0)
+    offset = 0.0 if lift is not None else float(np.mean(values))
+    solution = SolutionModel(
+        network=settings.network,
+        lower=domain.lower,
+        upper=domain.upper,
+        value_offset=offset,
+        value_scale=scale,
+        lift_fn=lift,
+        distance_fn=distance,
+    )
+    prior_sd = settings.network.prior_scales(
+        settings.weight_prior_scale, fan_in_scaled=settings.fan_in_scaled
+    )
+    flat_sd, unravel = ravel_pytree(prior_sd)
+    terms = soft_terms(domain, problem.conditions, num_points=settings.num_condition_points)
+    return BPINN(
+        problem=problem,
+        settings=settings,
+        solution=solution,
+        collocation=collocation_points(domain, settings.num_collocation),
+        soft=tuple(terms),
+        weight_prior_sd=np.asarray(flat_sd),
+        unravel=unravel,
+    )
