@@ -19,6 +19,7 @@ class MAPResult(NamedTuple):
     position: jnp.ndarray  # (num_starts, dim)
     logdensity: jnp.ndarray  # (num_starts,)
     trace: jnp.ndarray  # (num_steps, num_starts): log density along Adam and L-BFGS
+    compile_seconds: float
 
 
 def fit_map(
@@ -55,6 +56,7 @@ def fit_map(
     ramp_steps = int(physics_ramp * num_adam_steps)
 
     traces = []
+    compile_seconds = 0.0
     position = initial_positions
     if num_adam_steps > 0:
         schedule = optax.cosine_decay_schedule(learning_rate, num_adam_steps, alpha=0.01)
@@ -69,12 +71,13 @@ def fit_map(
             return (optax.apply_updates(x, updates), opt_state), -loss
 
         carry = (position, jax.vmap(adam.init)(position))
-        (position, _), outs = chunked_scan(
+        (position, _), outs, compile_s = chunked_scan(
             adam_step, carry, jnp.arange(num_adam_steps, dtype=float), length=num_adam_steps,
             desc="MAP (Adam)", progress=progress,
             postfix_fn=lambda c, o: f"log density {float(jnp.max(o[-1])):.4g}",
         )
         traces.append(concat_outputs(outs))
+        compile_seconds += compile_s
 
     if num_lbfgs_steps > 0:
         lbfgs = optax.lbfgs()
@@ -96,13 +99,15 @@ def fit_map(
             return (x_new, state_new), value
 
         carry = (position, jax.vmap(lbfgs.init)(position))
-        (position, _), outs = chunked_scan(
+        (position, _), outs, compile_s = chunked_scan(
             lbfgs_step, carry, jnp.zeros(num_lbfgs_steps), length=num_lbfgs_steps,
             desc="MAP (L-BFGS)", progress=progress,
             postfix_fn=lambda c, o: f"log density {float(jnp.max(o[-1])):.6g}",
         )
         traces.append(concat_outputs(outs))
+        compile_seconds += compile_s
 
     final = jax.vmap(target.logdensity_fn)(position)
     trace = jnp.concatenate(traces, axis=0) if traces else final[None]
-    return MAPResult(position=position, logdensity=final, trace=trace)
+    return MAPResult(position=position, logdensity=final, trace=trace,
+                     compile_seconds=compile_seconds)

@@ -240,6 +240,16 @@ def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
     scale = float(np.std(values)) if values.size > 1 else 0.0
     scale = scale if scale > 0 else max(float(np.max(np.abs(values))), 1.0)
     offset = 0.0 if lift is not None else float(np.mean(values))
+    if lift is not None:
+        # Under a hard constraint the network models (u - lift) / distance, which can be much
+        # larger than u itself where the distance is small (early times, near walls). Scale the
+        # output to that target at the sensors, so the weight prior is not fighting the fit.
+        coords = jnp.asarray(problem.observations.coords)
+        dist_at = np.asarray(jax.vmap(distance)(coords))
+        inside = dist_at > 0.1
+        if np.any(inside):
+            target = (values - np.asarray(jax.vmap(lift)(coords)))[inside] / dist_at[inside]
+            scale = max(scale, float(np.sqrt(np.mean(target**2))))
     solution = SolutionModel(
         network=settings.network,
         lower=domain.lower,

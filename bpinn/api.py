@@ -1,0 +1,235 @@
+"""The end-to-end path: config -> problem -> B-PINN -> MAP -> sampler -> DataTree + summary.
+
+Each step is a plain function call; ``run`` strings them together and is what ``bpinn run``
+calls. It returns the results and writes nothing unless given an output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpinn import __version__
+from bpinn.config import RunConfig, build_problem, build_settings, load_config
+from bpinn.data import file_sha256
+from bpinn.inference.map import fit_map
+from bpinn.inference.nuts import run_nuts
+from bpinn.inference.results import build_datatree, summarize, write_results
+from bpinn.inference.target import make_target
+from bpinn.models.likelihood import BPINN, build_model
+from bpinn.models.priors import Prior
+
+NUM_PRIOR_DRAWS = 1000
+_VERSIONED = ("jax", "jaxlib", "numpyro", "blackjax", "optax", "arviz-base", "arviz-stats",
+              "numpy", "xarray")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    datatree: object  # xarray.DataTree
+    summary: dict
+    paths: dict  # name -> Path of written files (empty when not written)
+
+
+def versions() -> dict[str, str]:
+    out = {"bpinn": __version__, "python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def prepare(config: RunConfig) -> BPINN:
+    """Config -> the B-PINN model (loads and validates data; raises ConfigError on bad input)."""
+    problem = build_problem(config)
+    settings = build_settings(config, problem.domain)
+    return build_model(problem, settings)
+
+
+def _prior_draws(rng_key, model: BPINN) -> dict:
+    p = model.problem
+    quantities = {n: p.coefficients[n] for n in model.unknown_coefficients}
+    quantities.update({
+        "sigma": p.noise, "sigma_pde": model.settings.residual_noise,
+        "sigma_bc": model.settings.condition_noise, "sigma_source": p.source_noise,
+    })
+    out = {}
+    keys = jax.random.split(rng_key, len(quantities))
+    for key, (name, q) in zip(keys, quantities.items(), strict=True):
+        if name in model.unknown_coefficients or name in model.scale_sites:
+            draws = q.distribution().sample(key, (NUM_PRIOR_DRAWS,))
+            if name == "sigma" and p.per_group_noise:
+                groups = len(p.observations.group_names)
+                draws = jnp.broadcast_to(draws[:, None], (NUM_PRIOR_DRAWS, groups))
+            out[name] = np.asarray(draws)[None]
+    return out
+
+
+def _posterior_arrays(model: BPINN, target, positions, rng_key, save_weights: bool):
+    """Named posterior draws, predictions at the sensors and pointwise log likelihood."""
+    chains, draws, _ = positions.shape
+    flat = positions.reshape(chains * draws, -1)
+    constrained = jax.vmap(target.constrained)(flat)
+    obs = model.problem.observations
+
+    def per_draw(values, key):
+        u_pred = model.predict(values["weights"], obs.coords)
+        sigma = values.get("sigma", getattr(model.problem.noise, "value", None))
+        d = model.data_distribution(u_pred, sigma)
+        return d.sample(key), d.log_prob(jnp.asarray(obs.values)), u_pred
+
+    keys = jax.random.split(rng_key, flat.shape[0])
+    u_rep, loglik, u_pred = jax.jit(jax.vmap(per_draw))(constrained, keys)
+    names = list(model.unknown_coefficients) + list(model.scale_sites)
+    if save_weights:
+        names.append("weights")
+    posterior = {
+        n: np.asarray(constrained[n]).reshape(chains, draws, *np.shape(constrained[n])[1:])
+        for n in names
+    }
+    shape = (chains, draws, obs.n)
+    return (
+        posterior,
+        {"u_obs": np.asarray(u_rep).reshape(shape), "u_pred": np.asarray(u_pred).reshape(shape)},
+        {"u_obs": np.asarray(loglik).reshape(shape)},
+    )
+
+
+def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
+    p = model.problem
+    obs = p.observations
+    return {
+        "bpinn_version": __version__,
+        "versions": versions(),
+        "device": jax.devices()[0].device_kind,
+        "platform": platform.platform(),
+        "config_path": str(config.path),
+        "config": json.loads(json.dumps(dict(config.raw), default=str)),
+        "seed": seed,
+        "method": method,
+        "pde": p.pde.name,
+        "equation": p.pde.equation,
+        "source": p.source_description,
+        "coordinates": list(p.domain.coord_names),
+        "domain_lower": p.domain.lower.tolist(),
+        "domain_upper": p.domain.upper.tolist(),
+        "data_file": obs.origin,
+        "data_sha256": file_sha256(obs.origin),
+        "group_names": list(obs.group_names),
+        "priors": {n: (q.describe() if isinstance(q, Prior) else f"fixed {q.value:g}")
+                   for n, q in p.coefficients.items()},
+        "network": f"{model.settings.network.kind} {model.settings.network.layer_sizes}",
+        "num_weights": model.num_weights,
+        "num_collocation": int(model.collocation.shape[0]),
+    }
+
+
+def run(
+    config_path,
+    *,
+    outdir=None,
+    seed: int | None = None,
+    method: str | None = None,
+    overrides: dict | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Run the inference a config describes; write ``posterior.nc`` and ``summary.json``.
+
+    Parameters
+    ----------
+    config_path : the TOML config.
+    outdir : directory for the results; nothing is written when None.
+    seed, method : override ``[inference] seed`` / ``method``.
+    overrides : other ``[inference]`` keys to override (e.g. ``{"num_samples": 200}``).
+    progress : show progress bars on stderr.
+
+    Examples
+    --------
+    >>> # result = run("case_studies/heat_diffusion/config.toml")   # doctest: +SKIP
+    >>> # result.summary["parameters"]["D"]["mean"]                 # doctest: +SKIP
+    """
+    t_start = time.perf_counter()
+    config = load_config(config_path, overrides={**(overrides or {}), "seed": seed,
+                                                  "method": method})
+    inf = config.inference
+    model = prepare(config)  # all input validation happens before any output exists
+
+    root = jax.random.key(inf.seed)
+    target_key, init_key, sample_key, prior_key, pp_key = jax.random.split(root, 5)
+    target = make_target(target_key, model.model)
+    starts = jnp.stack([
+        target.from_constrained(model.initial_values(k))
+        for k in jax.random.split(init_key, inf.num_chains)
+    ])
+
+    t0 = time.perf_counter()
+    fit = fit_map(
+        target, starts, num_adam_steps=inf.map_adam_steps, learning_rate=inf.map_learning_rate,
+        num_lbfgs_steps=inf.map_lbfgs_steps, physics_ramp=inf.map_physics_ramp,
+        progress=progress,
+    )
+    map_s = time.perf_counter() - t0 - fit.compile_seconds
+
+    result, timing = run_nuts(
+        sample_key, target, fit.position, num_warmup=inf.num_warmup,
+        num_samples=inf.num_samples, max_tree_depth=inf.max_tree_depth,
+        target_acceptance=inf.target_acceptance, curvature_floor=inf.curvature_floor,
+        adapt_mass_matrix=inf.adapt_mass_matrix, progress=progress,
+    )
+    trace = result.trace
+    posterior, predictive, loglik = _posterior_arrays(
+        model, target, trace.position, pp_key, inf.save_weights
+    )
+    obs = model.problem.observations
+    coords_data = {name: obs.coords[:, i] for i, name in enumerate(model.problem.domain.coord_names)}
+    coords_data["group"] = np.asarray(obs.group_index)
+    dims = {"u_obs": ["obs"], "u_pred": ["obs"], "weights": ["weight"]}
+    if model.problem.per_group_noise:
+        dims["sigma"] = ["group"]
+    attrs = _attrs(config, model, inf.seed, inf.method)
+    attrs["map_logdensity"] = np.asarray(fit.logdensity).tolist()
+    attrs["step_size"] = np.asarray(result.step_size).tolist()
+    dt = build_datatree(
+        posterior=posterior,
+        sample_stats={
+            "diverging": np.asarray(trace.diverging),
+            "acceptance_rate": np.asarray(trace.acceptance_rate),
+            "n_steps": np.asarray(trace.n_steps),
+            "tree_depth": np.asarray(trace.tree_depth),
+            "lp": np.asarray(trace.logdensity),
+            "energy": np.asarray(trace.energy),
+        },
+        prior=_prior_draws(prior_key, model),
+        posterior_predictive={"u_obs": predictive["u_obs"], "u_pred": predictive["u_pred"]},
+        observed_data={"u_obs": np.asarray(obs.values)},
+        constant_data=coords_data,
+        log_likelihood=loglik,
+        dims=dims,
+        coords={"group": list(obs.group_names)},
+        attrs=attrs,
+    )
+    timing = {
+        "compile_s": fit.compile_seconds + timing["compile_s"],
+        "map_s": map_s,
+        "precondition_s": timing["precondition_s"],
+        "warmup_s": timing["warmup_s"],
+        "sampling_s": timing["sampling_s"],
+        "total_s": time.perf_counter() - t_start,
+    }
+    var_names = list(model.unknown_coefficients) + list(model.scale_sites)
+    summary = summarize(
+        dt, var_names=var_names, method=inf.method, seed=inf.seed, timing=timing,
+        truth=dict(config.truth) or None, max_tree_depth=inf.max_tree_depth,
+        extra={"config": str(config.path), "equation": model.problem.pde.equation},
+    )
+    paths = write_results(outdir, dt, summary) if outdir is not None else {}
+    return RunResult(datatree=dt, summary=summary, paths=paths)

@@ -1,0 +1,116 @@
+"""``bpinn run | summary``: parse, call the library, print. Exit status 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpinn",
+        description="Bayesian inverse problems with physics-informed neural networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="infer the unknowns a config describes")
+    run.add_argument("config", type=Path, help="TOML config file")
+    run.add_argument("-o", "--outdir", type=Path, default=None,
+                     help="output directory (default: results/<config folder name>)")
+    run.add_argument("--seed", type=int, default=None, help="override [inference] seed")
+    run.add_argument("--method", default=None, help="override [inference] method (nuts)")
+    run.add_argument("--num-warmup", type=int, default=None)
+    run.add_argument("--num-samples", type=int, default=None)
+    run.add_argument("--num-chains", type=int, default=None)
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the results in an existing OUTDIR")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    summ = sub.add_parser("summary", help="print the summary table of a results file")
+    summ.add_argument("results", type=Path, help="posterior.nc (or its directory)")
+    summ.add_argument("--json", action="store_true", help="print summary as JSON")
+    return parser
+
+
+def _error(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _check_outdir(outdir: Path, overwrite: bool) -> str | None:
+    if outdir.exists() and not outdir.is_dir():
+        return f"{outdir} exists and is not a directory"
+    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
+        return (f"{outdir} already holds results; pass --overwrite to replace them or choose "
+                "another -o OUTDIR")
+    return None
+
+
+def _cmd_run(args) -> int:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from bpinn.api import run
+    from bpinn.config import ConfigError
+    from bpinn.inference.results import format_summary
+
+    outdir = args.outdir or Path("results") / args.config.resolve().parent.name
+    problem = _check_outdir(outdir, args.overwrite)
+    if problem:
+        return _error(problem)
+    created = not outdir.exists()
+    overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
+                 "num_chains": args.num_chains}
+    try:
+        # Results are computed in memory and written only at the end, so a failure leaves
+        # OUTDIR as it was.
+        result = run(args.config, outdir=None, seed=args.seed, method=args.method,
+                     overrides=overrides, progress=not args.quiet)
+    except ConfigError as err:
+        return _error(str(err))
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    from bpinn.inference.results import write_results
+
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        paths = write_results(outdir, result.datatree, result.summary)
+    except OSError as err:
+        if created:
+            shutil.rmtree(outdir, ignore_errors=True)
+        return _error(f"cannot write results to {outdir}: {err}")
+    print(format_summary(result.summary))
+    print(f"\nwrote {paths['posterior']} and {paths['summary']}")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    from bpinn.inference.results import format_summary
+
+    path = args.results
+    summary_path = (path if path.is_dir() else path.parent) / "summary.json"
+    if not path.exists():
+        return _error(f"{path}: no such file")
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+    else:
+        return _error(f"{summary_path}: not found; it is written beside posterior.nc by bpinn run")
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _cmd_run(args)
+    return _cmd_summary(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
