@@ -91,16 +91,35 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from bpinn.inference.results import format_summary
+    """Recompute the summary from posterior.nc (the record), with timings from summary.json."""
+    from bpinn.inference.results import (
+        decode_attrs,
+        format_summary,
+        read_results,
+        summarize,
+    )
 
     path = args.results
-    summary_path = (path if path.is_dir() else path.parent) / "summary.json"
-    if not path.exists():
-        return _error(f"{path}: no such file")
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-    else:
-        return _error(f"{summary_path}: not found; it is written beside posterior.nc by bpinn run")
+    nc = path / "posterior.nc" if path.is_dir() else path
+    if not nc.is_file():
+        return _error(f"{nc}: no such file; give the posterior.nc written by bpinn run")
+    try:
+        dt = read_results(nc)
+    except Exception as err:  # any reader failure means "not a results file"
+        return _error(f"{nc}: cannot be read as a bpinn results file: {err}")
+    attrs = decode_attrs(dt)
+    saved = nc.parent / "summary.json"
+    timing = json.loads(saved.read_text()).get("timing", {}) if saved.is_file() else {}
+    config = attrs.get("config") or {}
+    summary = summarize(
+        dt,
+        var_names=[v for v in dt["posterior"].data_vars if v not in ("weights",)],
+        method=str(attrs.get("method", "unknown")),
+        seed=int(attrs.get("seed", -1)),
+        timing={k: v for k, v in timing.items() if v is not None},
+        truth=config.get("truth") or None,
+        max_tree_depth=(config.get("inference") or {}).get("max_tree_depth", 10),
+    )
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 

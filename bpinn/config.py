@@ -32,7 +32,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from bpinn.data import load_observations, validate_observations
-from bpinn.models.conditions import Condition
+from bpinn.models.conditions import Condition, hard_constraint, soft_terms
 from bpinn.models.networks import Network
 from bpinn.models.pdes import BUILTIN_PDES, make_pde
 from bpinn.models.priors import Fixed, Prior, parse_quantity
@@ -45,6 +45,9 @@ class ConfigError(ValueError):
 
 
 METHODS = ("nuts",)
+# best_map: every chain explores the mode of the best MAP fit (the other fits are reported);
+# per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
+CHAIN_INITS = ("best_map", "per_chain")
 
 # section -> {key: default}; ``...`` marks a required key.
 _SCHEMA: dict[str, dict[str, object]] = {
@@ -59,22 +62,25 @@ _SCHEMA: dict[str, dict[str, object]] = {
         "file": ..., "format": None, "coords": None, "value": "f", "noise": ...,
     },
     "model": {
-        "network": "mlp", "width": 20, "depth": 2, "activation": "tanh", "num_fourier": 16,
-        "fourier_scale": 1.0, "siren_omega0": 30.0, "weight_prior_scale": 1.0,
-        "fan_in_scaled": False, "num_collocation": 256, "residual_noise": 0.05,
+        "network": "mlp", "width": 16, "depth": 2, "activation": "tanh", "num_fourier": 16,
+        "fourier_scale": 1.0, "siren_omega0": 30.0, "weight_prior_scale": 3.0,
+        "fan_in_scaled": False, "num_collocation": 128, "residual_noise": 0.05,
         "condition_noise": 0.01, "num_condition_points": 32,
     },
     "inference": {
         "method": "nuts", "seed": 0, "num_chains": 4, "num_warmup": 500, "num_samples": 500,
-        "max_tree_depth": 10, "target_acceptance": 0.8, "adapt_mass_matrix": True,
-        "curvature_floor": 1.0, "map_adam_steps": 5000, "map_learning_rate": 0.01,
-        "map_lbfgs_steps": 1000, "map_physics_ramp": 0.5, "save_weights": False,
+        "max_tree_depth": 10, "target_acceptance": 0.9, "adapt_mass_matrix": False,
+        "weight_damping": 1000.0, "curvature_floor": 1.0, "map_adam_steps": 5000,
+        "map_learning_rate": 0.01,
+        "map_lbfgs_steps": 1000, "map_physics_ramp": 0.5, "chain_init": "best_map",
+        "save_weights": False,
     },
     "truth": {},  # free-form: name -> value
 }
 _CONDITION_KEYS = {"kind": ..., "boundary": "all", "value": 0.0, "hard": False, "file": None,
                    "format": None, "coords": None, "value_column": "u"}
 _TOP_LEVEL = set(_SCHEMA) | {"conditions"}
+_LIKELIHOODS = ("normal", "student_t")
 
 
 def _fail(path: str, msg: str):
@@ -155,13 +161,15 @@ class InferenceSettings:
     num_warmup: int = 500
     num_samples: int = 500
     max_tree_depth: int = 10
-    target_acceptance: float = 0.8
-    adapt_mass_matrix: bool = True
+    target_acceptance: float = 0.9
+    adapt_mass_matrix: bool = False
+    weight_damping: float = 1000.0
     curvature_floor: float = 1.0
     map_adam_steps: int = 5000
     map_learning_rate: float = 0.01
     map_lbfgs_steps: int = 1000
     map_physics_ramp: float = 0.5
+    chain_init: str = "best_map"
     save_weights: bool = False
 
 
@@ -186,6 +194,8 @@ def load_config(path, *, overrides: dict | None = None) -> RunConfig:
     ``build_problem``, which needs them anyway.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give the path of a TOML config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
@@ -204,36 +214,49 @@ def load_config(path, *, overrides: dict | None = None) -> RunConfig:
     for section, allowed in _SCHEMA.items():
         if section in raw and allowed:
             _check_keys(raw[section], allowed, f"{path} [{section}]")
-    inf_raw = dict(raw.get("inference", {}))
-    inf_raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    inf = _check_keys(inf_raw, _SCHEMA["inference"], f"{path} [inference]")
-    p = f"{path} [inference]"
+    inf_raw = raw.get("inference", {})
+    if not isinstance(inf_raw, dict):
+        _fail(f"{path} [inference]", f"expected a table, got {type(inf_raw).__name__}")
+    overridden = {k: v for k, v in (overrides or {}).items() if v is not None}
+    inf = _check_keys({**inf_raw, **overridden}, _SCHEMA["inference"], f"{path} [inference]")
+
+    def p(key):
+        # A bad value given on the command line must not send the user hunting in the file.
+        where = f"{path} [inference] {key}"
+        return f"{where} (overridden)" if key in overridden else where
+
     if inf["method"] not in METHODS:
-        _fail(f"{p} method", f"unknown method {inf['method']!r}; valid: {', '.join(METHODS)}")
+        _fail(p("method"), f"unknown method {inf['method']!r}; valid: {', '.join(METHODS)}")
     settings = InferenceSettings(
         method=inf["method"],
-        seed=_number(inf["seed"], f"{p} seed", integer=True, minimum=0),
-        num_chains=_number(inf["num_chains"], f"{p} num_chains", integer=True, minimum=1),
-        num_warmup=_number(inf["num_warmup"], f"{p} num_warmup", integer=True, minimum=20),
-        num_samples=_number(inf["num_samples"], f"{p} num_samples", integer=True, minimum=1),
-        max_tree_depth=_number(inf["max_tree_depth"], f"{p} max_tree_depth", integer=True,
+        seed=_number(inf["seed"], p("seed"), integer=True, minimum=0),
+        num_chains=_number(inf["num_chains"], p("num_chains"), integer=True, minimum=1),
+        num_warmup=_number(inf["num_warmup"], p("num_warmup"), integer=True, minimum=20),
+        num_samples=_number(inf["num_samples"], p("num_samples"), integer=True, minimum=1),
+        max_tree_depth=_number(inf["max_tree_depth"], p("max_tree_depth"), integer=True,
                                minimum=1),
-        target_acceptance=_number(inf["target_acceptance"], f"{p} target_acceptance",
+        target_acceptance=_number(inf["target_acceptance"], p("target_acceptance"),
                                   positive=True),
-        adapt_mass_matrix=_bool(inf["adapt_mass_matrix"], f"{p} adapt_mass_matrix"),
-        curvature_floor=_number(inf["curvature_floor"], f"{p} curvature_floor", positive=True),
-        map_adam_steps=_number(inf["map_adam_steps"], f"{p} map_adam_steps", integer=True,
+        adapt_mass_matrix=_bool(inf["adapt_mass_matrix"], p("adapt_mass_matrix")),
+        weight_damping=_number(inf["weight_damping"], p("weight_damping"), minimum=0),
+        curvature_floor=_number(inf["curvature_floor"], p("curvature_floor"), positive=True),
+        map_adam_steps=_number(inf["map_adam_steps"], p("map_adam_steps"), integer=True,
                                minimum=0),
-        map_learning_rate=_number(inf["map_learning_rate"], f"{p} map_learning_rate",
+        map_learning_rate=_number(inf["map_learning_rate"], p("map_learning_rate"),
                                   positive=True),
-        map_lbfgs_steps=_number(inf["map_lbfgs_steps"], f"{p} map_lbfgs_steps", integer=True,
+        map_lbfgs_steps=_number(inf["map_lbfgs_steps"], p("map_lbfgs_steps"), integer=True,
                                 minimum=0),
-        map_physics_ramp=_number(inf["map_physics_ramp"], f"{p} map_physics_ramp", minimum=0),
-        save_weights=_bool(inf["save_weights"], f"{p} save_weights"),
+        map_physics_ramp=_number(inf["map_physics_ramp"], p("map_physics_ramp"), minimum=0),
+        chain_init=inf["chain_init"],
+        save_weights=_bool(inf["save_weights"], p("save_weights")),
     )
+    if settings.chain_init not in CHAIN_INITS:
+        _fail(p("chain_init"), f"unknown value {settings.chain_init!r}; valid: {CHAIN_INITS}")
     if not settings.target_acceptance < 1:
-        _fail(f"{p} target_acceptance", f"must be in (0, 1), got {settings.target_acceptance}")
+        _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
     truth = raw.get("truth", {})
+    if not isinstance(truth, dict):
+        _fail(f"{path} [truth]", f"expected a table, got {type(truth).__name__}")
     for name, value in truth.items():
         if isinstance(value, list):
             for i, v in enumerate(value):
@@ -253,18 +276,42 @@ def _domain(cfg: RunConfig) -> Domain:
     return Domain(space=tuple(space), time=_interval(d["t"], f"{p} t"))
 
 
-def _function_or_number(value, path: str, base_dir: Path):
-    """A number, or "module:function" resolved to a callable of the coordinate vector."""
+def _function_or_number(value, path: str, base_dir: Path, domain: Domain | None = None):
+    """A number, or "module:function" resolved to a callable of the coordinate vector.
+
+    With ``domain`` the function is called once at the domain's centre, so that a wrong
+    signature or a non-scalar result is reported here, naming the key, and not as a traceback
+    from deep inside model building.
+    """
     if isinstance(value, bool):
         _fail(path, f"expected a number or 'module:function', got {value!r}")
     if isinstance(value, int | float):
         return _number(value, path)
     if isinstance(value, str):
         try:
-            return resolve_reference(value, base_dir=base_dir, where=path)
+            fn = resolve_reference(value, base_dir=base_dir, where=path)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if domain is not None:
+            _check_point_function(fn, value, path, domain)
+        return fn
     _fail(path, f"expected a number or 'module:function', got {value!r}")
+
+
+def _check_point_function(fn, ref: str, path: str, domain: Domain) -> None:
+    import jax.numpy as jnp
+
+    z = jnp.asarray((domain.lower + domain.upper) / 2)
+    names = ", ".join(domain.coord_names)
+    try:
+        shape = jnp.shape(fn(z))
+    except Exception as err:  # user code: any failure is a bad config value
+        _fail(path, f"calling {ref!r} with one point z = ({names}) = {z.tolist()} failed with "
+              f"{type(err).__name__}: {err}; it must take the coordinate vector z as its only "
+              "argument and return a number")
+    if shape != ():
+        _fail(path, f"{ref!r} must return one number for one point z = ({names}), got an array "
+              f"of shape {shape}")
 
 
 def _pde(cfg: RunConfig, domain: Domain) -> PDE:
@@ -287,8 +334,11 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
     if name not in BUILTIN_PDES:
         _fail(f"{p} pde", f"unknown PDE {name!r}; built-in PDEs are {sorted(BUILTIN_PDES)}, "
               "or give a user-defined operator as 'module:function'" + _suggest(name, BUILTIN_PDES))
+    if not isinstance(prob["options"], dict):
+        _fail(f"{p} options", f"expected a table such as {{ velocity = 1.0 }}, got "
+              f"{prob['options']!r}")
     try:
-        return make_pde(name, domain, **dict(prob["options"]))
+        return make_pde(name, domain, **prob["options"])
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{p}: {err}") from None
 
@@ -361,10 +411,18 @@ def _conditions(cfg: RunConfig, domain: Domain) -> tuple[Condition, ...]:
             points, targets = obs.coords, obs.values
             value = 0.0
         else:
-            value = _function_or_number(c["value"], f"{p} value", cfg.base_dir)
+            value = _function_or_number(c["value"], f"{p} value", cfg.base_dir, domain)
+        hard = _bool(c["hard"], f"{p} hard")
         try:
-            cond = Condition(kind=c["kind"], boundary=c["boundary"], value=value,
-                             hard=_bool(c["hard"], f"{p} hard"), points=points, targets=targets)
+            cond = Condition(kind=c["kind"], boundary=c["boundary"], value=value, hard=hard,
+                             points=points, targets=targets)
+            # Build the condition's terms once now: a bad boundary name, an initial condition
+            # without a time domain or a non-homogeneous hard face in 2-D fails here, naming
+            # the condition, instead of deep inside model building.
+            if hard:
+                hard_constraint(domain, [cond])
+            else:
+                soft_terms(domain, [cond], num_points=1)
         except ValueError as err:
             raise ConfigError(f"{p}: {err}") from None
         out.append(cond)
@@ -385,7 +443,8 @@ def build_problem(cfg: RunConfig) -> Problem:
         _fail(f"{p} per_group_noise", "needs a 'group' column naming each reading's sensor group")
 
     prob = _check_keys(cfg.raw["problem"], _SCHEMA["problem"], f"{cfg.path} [problem]")
-    src = _function_or_number(prob["source"], f"{cfg.path} [problem] source", cfg.base_dir)
+    src = _function_or_number(prob["source"], f"{cfg.path} [problem] source", cfg.base_dir,
+                              domain)
     if callable(src):
         user_source = src
 
@@ -403,6 +462,13 @@ def build_problem(cfg: RunConfig) -> Problem:
 
         source_text = f"{constant:g}"
 
+    likelihood = data["likelihood"]
+    if likelihood not in _LIKELIHOODS:
+        _fail(f"{p} likelihood", f"unknown likelihood {likelihood!r}; valid: "
+              f"{', '.join(map(repr, _LIKELIHOODS))}" + _suggest(str(likelihood), _LIKELIHOODS))
+    student_t_df = _number(data["student_t_df"], f"{p} student_t_df", positive=True)
+    conditions = _conditions(cfg, domain)
+
     source_data = source_noise = None
     if "source_data" in cfg.raw:
         ps = f"{cfg.path} [source_data]"
@@ -413,11 +479,9 @@ def build_problem(cfg: RunConfig) -> Problem:
     try:
         return Problem(
             domain=domain, pde=pde, coefficients=coefficients, observations=obs, noise=noise,
-            conditions=_conditions(cfg, domain), source=source, source_description=source_text,
+            conditions=conditions, source=source, source_description=source_text,
             source_data=source_data, source_noise=source_noise, per_group_noise=per_group,
-            likelihood=data["likelihood"],
-            student_t_df=_number(data["student_t_df"], f"{p} student_t_df", positive=True),
-            truth=dict(cfg.truth),
+            likelihood=likelihood, student_t_df=student_t_df, truth=dict(cfg.truth),
         )
     except ValueError as err:
         raise ConfigError(f"{cfg.path}: {err}") from None

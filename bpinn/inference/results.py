@@ -551,7 +551,7 @@ def _diagnostics(
         divergence_rate = divergences / total
         if divergences:
             warnings.append(
-                f"{divergences} divergent transition(s) ({100 * divergence_rate:.2g}% of "
+                f"{divergences} divergent transition(s) ({100 * divergence_rate:.3g}% of "
                 f"{total} draws): the sampler could not follow the posterior's geometry, so "
                 "intervals may be biased; raise the target acceptance rate or reparameterise"
             )
@@ -566,7 +566,7 @@ def _diagnostics(
         tree_depth_fraction = float(np.mean(stats["tree_depth"].values >= max_tree_depth))
         if tree_depth_fraction > 0:
             warnings.append(
-                f"{100 * tree_depth_fraction:.2g}% of draws hit the maximum tree depth "
+                f"{100 * tree_depth_fraction:.3g}% of draws hit the maximum tree depth "
                 f"{max_tree_depth}: the sampler is inefficient and may explore poorly; raise "
                 "max_tree_depth or reparameterise"
             )
@@ -706,13 +706,13 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if d["divergences"] is None:
         parts.append("divergences=n/a")
     else:
-        parts.append(f"divergences={d['divergences']} ({100 * d['divergence_rate']:.2g}%)")
+        parts.append(f"divergences={d['divergences']} ({100 * d['divergence_rate']:.3g}%)")
     parts.append("max_r_hat=" + ("n/a" if d["max_r_hat"] is None else f"{d['max_r_hat']:.3f}"))
     parts.append(
         "min_ess_bulk=" + ("n/a" if d["min_ess_bulk"] is None else f"{d['min_ess_bulk']:.0f}")
     )
     if d.get("max_tree_depth_fraction") is not None:
-        parts.append(f"at_max_tree_depth={100 * d['max_tree_depth_fraction']:.2g}%")
+        parts.append(f"at_max_tree_depth={100 * d['max_tree_depth_fraction']:.3g}%")
     total = summary.get("timing", {}).get("total_s")
     if total is not None:
         parts.append(f"total={total:.1f}s")

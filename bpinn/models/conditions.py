@@ -84,7 +84,7 @@ def faces(domain: Domain, boundary: str) -> list[tuple[int, int]]:
 
 
 def halton(n: int, dim: int, *, skip: int = 1) -> np.ndarray:
-    """The first ``n`` points of the Halton sequence in [0, 1)^dim (deterministic, low discrepancy)."""
+    """The first ``n`` points of the Halton sequence in [0, 1)^dim (deterministic)."""
     primes = [2, 3, 5, 7, 11, 13][:dim]
     out = np.empty((n, dim))
     for j, base in enumerate(primes):

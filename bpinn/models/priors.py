@@ -80,7 +80,9 @@ class Prior:
                 raise ValueError(f"{self.where}.{name} must be a number, got {value!r}")
             if name in _POSITIVE_PARAMS and not value > 0:
                 raise ValueError(f"{self.where}.{name} must be > 0, got {value!r}")
-            if not math.isfinite(value) and name not in ("low", "high"):
+            # Only a truncation bound may be infinite (it means "no bound").
+            if math.isnan(value) or (math.isinf(value) and (
+                    self.family != "TruncatedNormal" or name not in ("low", "high"))):
                 raise ValueError(f"{self.where}.{name} must be finite, got {value!r}")
         lo, hi = self.params.get("low"), self.params.get("high")
         if lo is not None and hi is not None and not lo < hi:
@@ -94,7 +96,7 @@ class Prior:
         return _FAMILIES[self.family][2]
 
     def distribution(self) -> dist.Distribution:
-        p = dict(self.params)
+        p = {**_FAMILIES[self.family][1], **self.params}
         if self.family == "TruncatedNormal":
             low = None if math.isinf(p["low"]) else p["low"]
             high = None if math.isinf(p["high"]) else p["high"]

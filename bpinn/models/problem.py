@@ -154,10 +154,11 @@ class Problem:
         declared = set(self.coefficients)
         needed = set(self.pde.coefficient_names)
         if needed - declared:
+            first = sorted(needed - declared)[0]
             raise ValueError(
                 f"the {self.pde.name} PDE reads coefficient(s) {sorted(needed - declared)} that "
                 "have neither a value nor a prior; declare each under [coefficients], e.g. "
-                f"{sorted(needed - declared)[0]} = {{ prior = \"LogNormal\", loc = 0.0, scale = 1.0 }}"
+                f'{first} = {{ prior = "LogNormal", loc = 0.0, scale = 1.0 }}'
             )
         if declared - needed:
             raise ValueError(

@@ -1,0 +1,97 @@
+"""Shared fixtures: float64 everywhere, and a writable copy of the heat-diffusion case study."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import jax
+
+# Before any test module builds arrays: the PDE residual checks need double precision, and the
+# CLI switches x64 on at run time, so tests must see the same numbers it does.
+jax.config.update("jax_enable_x64", True)
+
+import pytest  # noqa: E402
+
+HEAT_DIR = Path(__file__).resolve().parents[1] / "case_studies" / "heat_diffusion"
+HEAT_FILES = ("sensors.csv", "initial.py", "config.toml")
+
+
+def toml_value(value) -> str:
+    """A Python scalar as a TOML literal (enough for the settings the tests change)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+class HeatCase:
+    """The heat-diffusion case study copied into a temporary directory.
+
+    Call it to write a variant of its config: ``heat_case(("D = {", "K = {"))`` replaces text
+    (each old string must occur exactly once, so a stale edit fails loudly), ``inference=`` and
+    ``model=`` set keys of those sections, ``drop=`` removes lines that start with a prefix and
+    ``extra=`` appends text. It returns the path of the written config.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        for name in HEAT_FILES:
+            shutil.copy(HEAT_DIR / name, root / name)
+        self.config = root / "config.toml"
+        self.text = self.config.read_text()
+        self.sensors = root / "sensors.csv"
+
+    def __call__(
+        self,
+        *edits: tuple[str, str],
+        inference: dict | None = None,
+        model: dict | None = None,
+        drop: tuple[str, ...] = (),
+        extra: str = "",
+        name: str = "config.toml",
+    ) -> Path:
+        text = self.text
+        for old, new in edits:
+            count = text.count(old)
+            assert count == 1, f"edit target {old!r} occurs {count} times in the config"
+            text = text.replace(old, new)
+        for section, values in (("inference", inference), ("model", model)):
+            for key, value in (values or {}).items():
+                text = _set_key(text, section, key, toml_value(value))
+        if drop:
+            text = "\n".join(
+                line for line in text.splitlines() if not line.startswith(tuple(drop))
+            ) + "\n"
+        path = self.root / name
+        path.write_text(text + extra)
+        return path
+
+
+def _set_key(text: str, section: str, key: str, literal: str) -> str:
+    """Set ``key = literal`` inside ``[section]``: replace the line or add it after the header."""
+    header = f"[{section}]\n"
+    start = text.index(header) + len(header)
+    end = text.find("\n[", start)
+    end = len(text) if end < 0 else end + 1
+    body = text[start:end]
+    pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.MULTILINE)
+    if pattern.search(body):
+        body = pattern.sub(f"{key} = {literal}", body, count=1)
+    else:
+        body = f"{key} = {literal}\n" + body
+    return text[:start] + body + text[end:]
+
+
+@pytest.fixture
+def heat_case(tmp_path) -> HeatCase:
+    """A fresh copy of ``case_studies/heat_diffusion`` in ``tmp_path`` and a config writer."""
+    return HeatCase(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def make_heat_case(tmp_path_factory):
+    """``make_heat_case(name)``: a fresh ``HeatCase`` for fixtures wider than one test."""
+    return lambda name: HeatCase(tmp_path_factory.mktemp(name))
