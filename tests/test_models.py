@@ -652,3 +652,40 @@ def test_residual_vanishes_on_the_exact_heat_solution(heat_case):
     # The exact solution meets the case study's initial condition, so the data make sense.
     z0 = grid(p.domain, t=0.0)
     np.testing.assert_allclose(jax.vmap(exact)(z0), jax.vmap(heat_u0)(z0), atol=1e-12)
+
+
+def test_measured_source_adds_its_own_likelihood_term(heat_case):
+    """A source known only through noisy values at points: its own site and noise scale."""
+    (heat_case.root / "source.csv").write_text("x,t,f\n0.5,0.5,0.0\n0.25,0.75,0.1\n0.8,0.2,-0.1\n")
+    path = heat_case(
+        model=SMALL_MODEL,
+        extra='\n[source_data]\nfile = "source.csv"\nvalue = "f"\n'
+              'noise = { prior = "HalfNormal", scale = 0.5 }\n',
+    )
+    bpinn = build(path)
+    tr = trace(bpinn)
+    assert tr["source_obs"]["is_observed"]
+    np.testing.assert_array_equal(tr["source_obs"]["value"], [0.0, 0.1, -0.1])
+    assert "sigma_source" in bpinn.scale_sites and tr["sigma_source"]["value"].shape == ()
+    # The term compares L[u] with the measured f: its mean is the operator at those points.
+    u = bpinn.u_fn(tr["weights"]["value"])
+    coeffs = {"D": tr["D"]["value"]}
+    expected = jax.vmap(lambda z: bpinn.problem.pde.operator(u, z, coeffs))(
+        jnp.asarray(bpinn.problem.source_data.coords))
+    np.testing.assert_allclose(tr["source_obs"]["fn"].mean, expected, rtol=1e-12)
+
+
+def test_soft_conditions_with_an_inferred_scale(heat_case):
+    heat_case.text = heat_case.text.replace("hard = true", "hard = false")  # both conditions
+    path = heat_case(
+        ("residual_noise = 0.05",
+         'residual_noise = 0.05\ncondition_noise = { prior = "HalfNormal", scale = 0.1 }'),
+        model={**SMALL_MODEL, "num_condition_points": 8},
+    )
+    bpinn = build(path)
+    tr = trace(bpinn)
+    assert "sigma_bc" in bpinn.scale_sites
+    condition_sites = sorted(n for n in tr if n.startswith("condition."))
+    # Dirichlet on the two faces x = 0 and x = 1, and the initial condition: 8 points each
+    assert len(condition_sites) == 3
+    assert all(tr[n]["value"].shape == (8,) for n in condition_sites)

@@ -744,13 +744,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     >>> p.read_bytes()
     b'hello'
     """
-    path = Path(path)
+    _atomic_replace(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
+def _atomic_replace(path: Path, write_fn) -> None:
+    """Write through ``write_fn(tmp_path)`` beside ``path``, fsync, then rename over ``path``.
+
+    A temp path (not an open handle) because h5py opens files by name.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _file_mode(path))
-            f.write(data)
-            f.flush()
+        os.chmod(tmp, _file_mode(path))
+        write_fn(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -760,19 +767,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def _atomic_write_netcdf(path: Path, dt: xr.DataTree) -> None:
-    # h5py opens by name, so write to a temp path and fsync it after xarray closed it.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, _file_mode(path))
-        dt.to_netcdf(tmp, engine="h5netcdf")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(path.parent)
+    _atomic_replace(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def _file_mode(path: Path) -> int:
