@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -49,6 +49,29 @@ METHODS = ("nuts",)
 # per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
 CHAIN_INITS = ("best_map", "per_chain")
 
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """``[inference]``: its keys and defaults (the schema is read from these fields)."""
+
+    method: str = "nuts"
+    seed: int = 0
+    num_chains: int = 4
+    num_warmup: int = 500
+    num_samples: int = 500
+    max_tree_depth: int = 10
+    target_acceptance: float = 0.9
+    adapt_mass_matrix: bool = False
+    weight_damping: float = 1000.0
+    curvature_floor: float = 1.0
+    map_adam_steps: int = 5000
+    map_learning_rate: float = 0.01
+    map_lbfgs_steps: int = 1000
+    map_physics_ramp: float = 0.5
+    chain_init: str = "best_map"
+    save_weights: bool = False
+
+
 # section -> {key: default}; ``...`` marks a required key.
 _SCHEMA: dict[str, dict[str, object]] = {
     "problem": {"pde": ..., "coefficients": None, "options": {}, "source": 0.0},
@@ -67,14 +90,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
         "fan_in_scaled": False, "num_collocation": 128, "residual_noise": 0.05,
         "condition_noise": 0.01, "num_condition_points": 32,
     },
-    "inference": {
-        "method": "nuts", "seed": 0, "num_chains": 4, "num_warmup": 500, "num_samples": 500,
-        "max_tree_depth": 10, "target_acceptance": 0.9, "adapt_mass_matrix": False,
-        "weight_damping": 1000.0, "curvature_floor": 1.0, "map_adam_steps": 5000,
-        "map_learning_rate": 0.01,
-        "map_lbfgs_steps": 1000, "map_physics_ramp": 0.5, "chain_init": "best_map",
-        "save_weights": False,
-    },
+    "inference": {f.name: f.default for f in fields(InferenceSettings)},
     "truth": {},  # free-form: name -> value
 }
 _CONDITION_KEYS = {"kind": ..., "boundary": "all", "value": 0.0, "hard": False, "file": None,
@@ -153,24 +169,6 @@ def _bool(value, path):
     return value
 
 
-@dataclass(frozen=True)
-class InferenceSettings:
-    method: str = "nuts"
-    seed: int = 0
-    num_chains: int = 4
-    num_warmup: int = 500
-    num_samples: int = 500
-    max_tree_depth: int = 10
-    target_acceptance: float = 0.9
-    adapt_mass_matrix: bool = False
-    weight_damping: float = 1000.0
-    curvature_floor: float = 1.0
-    map_adam_steps: int = 5000
-    map_learning_rate: float = 0.01
-    map_lbfgs_steps: int = 1000
-    map_physics_ramp: float = 0.5
-    chain_init: str = "best_map"
-    save_weights: bool = False
 
 
 @dataclass(frozen=True)
