@@ -108,8 +108,9 @@ def _cmd_summary(args) -> int:
     except Exception as err:  # any reader failure means "not a results file"
         return _error(f"{nc}: cannot be read as a bpinn results file: {err}")
     attrs = decode_attrs(dt)
-    saved = nc.parent / "summary.json"
-    timing = json.loads(saved.read_text()).get("timing", {}) if saved.is_file() else {}
+    saved_path = nc.parent / "summary.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.is_file() else {}
+    timing = saved.get("timing") or {}
     config = attrs.get("config") or {}
     summary = summarize(
         dt,
@@ -120,6 +121,13 @@ def _cmd_summary(args) -> int:
         truth=config.get("truth") or None,
         max_tree_depth=(config.get("inference") or {}).get("max_tree_depth", 10),
     )
+    # What the .nc cannot recompute (run provenance, MAP fits and their warnings) comes from the
+    # summary.json written beside it.
+    for key, value in saved.items():
+        summary.setdefault(key, value)
+    extra_warnings = [w for w in (saved.get("diagnostics") or {}).get("warnings", [])
+                      if w.startswith("MAP fits")]
+    summary["diagnostics"]["warnings"].extend(extra_warnings)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
