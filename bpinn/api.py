@@ -65,11 +65,11 @@ def _prior_draws(rng_key, model: BPINN) -> dict:
     out = {}
     keys = jax.random.split(rng_key, len(quantities))
     for key, (name, q) in zip(keys, quantities.items(), strict=True):
-        if name in model.unknown_coefficients or name in model.scale_sites:
+        if name in model.reported_sites:
             draws = q.distribution().sample(key, (NUM_PRIOR_DRAWS,))
-            if name == "sigma" and p.per_group_noise:
-                groups = len(p.observations.group_names)
-                draws = jnp.broadcast_to(draws[:, None], (NUM_PRIOR_DRAWS, groups))
+            if name == "sigma":
+                draws = jnp.broadcast_to(draws[:, None] if model.noise_shape else draws,
+                                         (NUM_PRIOR_DRAWS, *model.noise_shape))
             out[name] = np.asarray(draws)[None]
     return out
 
@@ -89,9 +89,7 @@ def _posterior_arrays(model: BPINN, target, positions, rng_key, save_weights: bo
 
     keys = jax.random.split(rng_key, flat.shape[0])
     u_rep, loglik, u_pred = jax.jit(jax.vmap(per_draw))(constrained, keys)
-    names = list(model.unknown_coefficients) + list(model.scale_sites)
-    if save_weights:
-        names.append("weights")
+    names = list(model.reported_sites) + (["weights"] if save_weights else [])
     posterior = {
         n: np.asarray(constrained[n]).reshape(chains, draws, *np.shape(constrained[n])[1:])
         for n in names
@@ -135,7 +133,7 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
 
 def _map_fits(model: BPINN, target, fit) -> list[dict]:
     """Coefficients and scales at each MAP fit, best first: evidence of several modes."""
-    names = list(model.unknown_coefficients) + list(model.scale_sites)
+    names = model.reported_sites
     order = np.argsort(-np.nan_to_num(np.asarray(fit.logdensity), nan=-np.inf))
     fits = []
     for i in order:
@@ -274,9 +272,8 @@ def run(
         "sampling_s": timing["sampling_s"],
         "total_s": time.perf_counter() - t_start,
     }
-    var_names = list(model.unknown_coefficients) + list(model.scale_sites)
     summary = summarize(
-        dt, var_names=var_names, method=inf.method, seed=inf.seed, timing=timing,
+        dt, var_names=list(model.reported_sites), method=inf.method, seed=inf.seed, timing=timing,
         truth=dict(config.truth) or None, max_tree_depth=inf.max_tree_depth,
         extra={"config": str(config.path), "equation": model.problem.pde.equation},
     )

@@ -92,6 +92,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_summary(args) -> int:
     """Recompute the summary from posterior.nc (the record), with timings from summary.json."""
+    from bpinn.config import InferenceSettings
     from bpinn.inference.results import (
         decode_attrs,
         format_summary,
@@ -119,7 +120,8 @@ def _cmd_summary(args) -> int:
         seed=int(attrs.get("seed", -1)),
         timing={k: v for k, v in timing.items() if v is not None},
         truth=config.get("truth") or None,
-        max_tree_depth=(config.get("inference") or {}).get("max_tree_depth", 10),
+        max_tree_depth=(config.get("inference") or {}).get(
+            "max_tree_depth", InferenceSettings.max_tree_depth),
     )
     # What the .nc cannot recompute (run provenance, MAP fits and their warnings) comes from the
     # summary.json written beside it.

@@ -65,7 +65,7 @@ def fit_map(
 
         def adam_step(carry, step):
             x, opt_state = carry
-            weight = jnp.clip(step / max(ramp_steps, 1), 0.0, 1.0) if ramp_steps else 1.0
+            weight = jnp.clip(step / ramp_steps, 0.0, 1.0) if ramp_steps else 1.0
             loss, g = jax.vmap(grad_fn, in_axes=(0, None))(x, weight)
             updates, opt_state = jax.vmap(adam.update)(g, opt_state, x)
             return (optax.apply_updates(x, updates), opt_state), -loss

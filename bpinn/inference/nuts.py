@@ -20,6 +20,7 @@ the measurements behind the defaults.
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import blackjax
@@ -124,8 +125,6 @@ def run_nuts(
     (NUTSResult, timing) where timing has ``precondition_s``, ``warmup_s``, ``sampling_s`` and
     ``compile_s`` (compilation of the warmup and sampling loops, excluded from the others).
     """
-    import time
-
     num_chains, dim = map_positions.shape
     if num_warmup < 20:
         raise ValueError(f"num_warmup must be >= 20 for step-size adaptation, got {num_warmup}")

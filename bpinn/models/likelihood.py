@@ -118,6 +118,17 @@ class BPINN:
         return tuple(sites)
 
     @property
+    def reported_sites(self) -> tuple[str, ...]:
+        """What results and summaries report: unknown coefficients, then inferred scales."""
+        return self.unknown_coefficients + self.scale_sites
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        """Shape of the sensor noise sd: one per sensor group, or a scalar."""
+        p = self.problem
+        return (len(p.observations.group_names),) if p.per_group_noise else ()
+
+    @property
     def num_weights(self) -> int:
         return int(self.weight_prior_sd.size)
 
@@ -159,9 +170,7 @@ class BPINN:
         values = {"weights": flat}
         small = 0.05 * self.solution.value_scale
         if "sigma" in self.scale_sites:
-            shape = (len(self.problem.observations.group_names),) if (
-                self.problem.per_group_noise) else ()
-            values["sigma"] = jnp.full(shape, small)
+            values["sigma"] = jnp.full(self.noise_shape, small)
         if "sigma_bc" in self.scale_sites:
             values["sigma_bc"] = jnp.asarray(small)
         return values
@@ -182,9 +191,7 @@ class BPINN:
             for name in self.unknown_coefficients
         }
         coeffs = self.coefficient_values(sampled)
-        groups = len(p.observations.group_names)
-        noise_shape = (groups,) if p.per_group_noise else ()
-        sigma = _sample_scale("sigma", p.noise, shape=noise_shape)
+        sigma = _sample_scale("sigma", p.noise, shape=self.noise_shape)
         u = self.u_fn(weights)
 
         obs = p.observations
