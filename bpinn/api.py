@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpinn import __version__
-from bpinn.config import RunConfig, build_problem, build_settings, load_config
+from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
 from bpinn.inference.map import fit_map
-from bpinn.inference.nuts import run_nuts
+from bpinn.inference.methods import MethodContext, get_method
 from bpinn.inference.results import build_datatree, summarize, write_results
 from bpinn.inference.target import make_target
 from bpinn.models.likelihood import BPINN, build_model
@@ -53,6 +53,29 @@ def prepare(config: RunConfig) -> BPINN:
     problem = build_problem(config)
     settings = build_settings(config, problem.domain)
     return build_model(problem, settings)
+
+
+def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: bool = True,
+                   progress: bool = False) -> MethodContext:
+    """The flat target, chain starts and (when ``needs_map``) the MAP fits every method starts
+    from; ``settings`` is the ``[inference]`` table (``InferenceSettings``)."""
+    target = make_target(target_key, model.model)
+    starts = jnp.stack([
+        target.from_constrained(model.initial_values(k))
+        for k in jax.random.split(init_key, settings.num_chains)
+    ])
+    fit, timing = None, {"map_s": None, "compile_s": 0.0}
+    if needs_map:
+        t0 = time.perf_counter()
+        fit = fit_map(
+            target, starts, num_adam_steps=settings.map_adam_steps,
+            learning_rate=settings.map_learning_rate, num_lbfgs_steps=settings.map_lbfgs_steps,
+            physics_ramp=settings.map_physics_ramp, progress=progress,
+        )
+        timing = {"map_s": time.perf_counter() - t0 - fit.compile_seconds,
+                  "compile_s": fit.compile_seconds}
+    return MethodContext(model=model, target=target, settings=settings, starts=starts,
+                         map_fit=fit, progress=progress, timing=timing)
 
 
 def _prior_draws(rng_key, model: BPINN) -> dict:
@@ -199,40 +222,21 @@ def run(
                                                   "method": method})
     inf = config.inference
     model = prepare(config)  # all input validation happens before any output exists
+    method = get_method(inf.method)
+    if method.check is not None:
+        try:
+            method.check(model, inf)
+        except ValueError as err:
+            raise ConfigError(f"{config.path}: [inference] method = {inf.method!r}: {err}") from err
 
     root = jax.random.key(inf.seed)
     target_key, init_key, sample_key, prior_key, pp_key = jax.random.split(root, 5)
-    target = make_target(target_key, model.model)
-    starts = jnp.stack([
-        target.from_constrained(model.initial_values(k))
-        for k in jax.random.split(init_key, inf.num_chains)
-    ])
-
-    t0 = time.perf_counter()
-    fit = fit_map(
-        target, starts, num_adam_steps=inf.map_adam_steps, learning_rate=inf.map_learning_rate,
-        num_lbfgs_steps=inf.map_lbfgs_steps, physics_ramp=inf.map_physics_ramp,
-        progress=progress,
-    )
-    map_s = time.perf_counter() - t0 - fit.compile_seconds
-
-    if inf.chain_init == "best_map":
-        best = int(jnp.argmax(jnp.where(jnp.isfinite(fit.logdensity), fit.logdensity, -jnp.inf)))
-        centers = jnp.broadcast_to(fit.position[best], fit.position.shape)
-    else:
-        centers = fit.position
-    weights = slice(*target.site_slices["weights"])
-    damping = jnp.zeros(target.dim).at[weights].set(inf.weight_damping)
-    result, timing = run_nuts(
-        sample_key, target, centers, num_warmup=inf.num_warmup,
-        num_samples=inf.num_samples, max_tree_depth=inf.max_tree_depth,
-        target_acceptance=inf.target_acceptance, damping=damping,
-        curvature_floor=inf.curvature_floor,
-        adapt_mass_matrix=inf.adapt_mass_matrix, progress=progress,
-    )
-    trace = result.trace
+    ctx = method_context(model, inf, target_key, init_key, needs_map=method.needs_map,
+                         progress=progress)
+    target, fit = ctx.target, ctx.map_fit
+    draws = method.run(sample_key, ctx)
     posterior, predictive, loglik = _posterior_arrays(
-        model, target, trace.position, pp_key, inf.save_weights
+        model, target, draws.position, pp_key, inf.save_weights
     )
     obs = model.problem.observations
     names = model.problem.domain.coord_names
@@ -242,19 +246,12 @@ def run(
     if model.problem.per_group_noise:
         dims["sigma"] = ["group"]
     attrs = _attrs(config, model, inf.seed, inf.method)
-    attrs["map_fits"] = _map_fits(model, target, fit)
-    attrs["chain_init"] = inf.chain_init
-    attrs["step_size"] = np.asarray(result.step_size).tolist()
+    attrs["exact_mcmc"] = method.exact_mcmc
+    attrs["method_info"] = draws.info
+    attrs["map_fits"] = _map_fits(model, target, fit) if fit is not None else []
     dt = build_datatree(
         posterior=posterior,
-        sample_stats={
-            "diverging": np.asarray(trace.diverging),
-            "acceptance_rate": np.asarray(trace.acceptance_rate),
-            "n_steps": np.asarray(trace.n_steps),
-            "tree_depth": np.asarray(trace.tree_depth),
-            "lp": np.asarray(trace.logdensity),
-            "energy": np.asarray(trace.energy),
-        },
+        sample_stats={k: np.asarray(v) for k, v in draws.sample_stats.items()} or None,
         prior=_prior_draws(prior_key, model),
         posterior_predictive={"u_obs": predictive["u_obs"], "u_pred": predictive["u_pred"]},
         observed_data={"u_obs": np.asarray(obs.values)},
@@ -264,19 +261,21 @@ def run(
         coords={"group": list(obs.group_names)},
         attrs=attrs,
     )
-    timing = {
-        "compile_s": fit.compile_seconds + timing["compile_s"],
-        "map_s": map_s,
-        "precondition_s": timing["precondition_s"],
-        "warmup_s": timing["warmup_s"],
-        "sampling_s": timing["sampling_s"],
-        "total_s": time.perf_counter() - t_start,
-    }
+    timing = {**draws.timing, **ctx.timing,
+              "compile_s": ctx.timing["compile_s"] + draws.timing.get("compile_s", 0.0),
+              "total_s": time.perf_counter() - t_start}
     summary = summarize(
         dt, var_names=list(model.reported_sites), method=inf.method, seed=inf.seed, timing=timing,
-        truth=dict(config.truth) or None, max_tree_depth=inf.max_tree_depth,
-        extra={"config": str(config.path), "equation": model.problem.pde.equation},
+        truth=dict(config.truth) or None, max_tree_depth=draws.info.get("max_tree_depth"),
+        extra={"config": str(config.path), "equation": model.problem.pde.equation,
+               "exact_mcmc": method.exact_mcmc, "method_info": draws.info,
+               "method_limitations": list(method.limitations)},
     )
+    if not method.exact_mcmc:
+        summary["diagnostics"]["warnings"].append(
+            f"{method.name} is an approximation, not MCMC: R-hat and ESS describe its own draws, "
+            "not how close it is to the posterior" + "".join(f"; {x}" for x in method.limitations)
+        )
     summary["map_fits"] = attrs["map_fits"]
     summary["diagnostics"]["warnings"].extend(_map_warnings(attrs["map_fits"], summary, inf))
     paths = write_results(outdir, dt, summary) if outdir is not None else {}

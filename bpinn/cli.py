@@ -1,4 +1,4 @@
-"""``bpinn run | summary``: parse, call the library, print. Exit status 2 on bad input."""
+"""``bpinn run | summary | methods``: parse, call the library, print. Exit status 2 on bad input."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--outdir", type=Path, default=None,
                      help="output directory (default: results/<config folder name>)")
     run.add_argument("--seed", type=int, default=None, help="override [inference] seed")
-    run.add_argument("--method", default=None, help="override [inference] method (nuts)")
+    run.add_argument("--method", default=None,
+                     help="override [inference] method (`bpinn methods` lists them)")
     run.add_argument("--num-warmup", type=int, default=None)
     run.add_argument("--num-samples", type=int, default=None)
     run.add_argument("--num-chains", type=int, default=None)
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     summ = sub.add_parser("summary", help="print the summary table of a results file")
     summ.add_argument("results", type=Path, help="posterior.nc (or its directory)")
     summ.add_argument("--json", action="store_true", help="print summary as JSON")
+
+    sub.add_parser("methods", help="list the inference methods and what each cannot show")
     return parser
 
 
@@ -128,17 +131,28 @@ def _cmd_summary(args) -> int:
     for key, value in saved.items():
         summary.setdefault(key, value)
     extra_warnings = [w for w in (saved.get("diagnostics") or {}).get("warnings", [])
-                      if w.startswith("MAP fits")]
+                      if w.startswith("MAP fits") or "is an approximation" in w]
     summary["diagnostics"]["warnings"].extend(extra_warnings)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
 
+def _cmd_methods(args) -> int:
+    from bpinn.inference.methods import get_method, method_names
+
+    for name in method_names():
+        m = get_method(name)
+        kind = "exact MCMC" if m.exact_mcmc else "approximation"
+        print(f"{name:<16} {kind:<14} {m.description}")
+        for limitation in m.limitations:
+            print(f"{'':<31}- {limitation}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        return _cmd_run(args)
-    return _cmd_summary(args)
+    commands = {"run": _cmd_run, "summary": _cmd_summary, "methods": _cmd_methods}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from bpinn.data import load_observations, validate_observations
+from bpinn.inference.methods import method_names
 from bpinn.models.conditions import Condition, hard_constraint, soft_terms
 from bpinn.models.networks import Network
 from bpinn.models.pdes import BUILTIN_PDES, make_pde
@@ -44,7 +45,6 @@ class ConfigError(ValueError):
     """A config file that cannot be run; the message names the key and what would be valid."""
 
 
-METHODS = ("nuts",)
 # best_map: every chain explores the mode of the best MAP fit (the other fits are reported);
 # per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
 CHAIN_INITS = ("best_map", "per_chain")
@@ -70,6 +70,13 @@ class InferenceSettings:
     map_physics_ramp: float = 0.5
     chain_init: str = "best_map"
     save_weights: bool = False
+    # method-specific (ignored by methods that do not use them)
+    num_leapfrog_steps: int = 50  # hmc: fixed trajectory length
+    svi_steps: int = 5000  # svi_*: optimisation steps
+    svi_learning_rate: float = 0.005
+    svi_num_particles: int = 4  # Monte Carlo draws per ELBO gradient
+    svi_rank: int = 8  # svi_lowrank: rank of the covariance factor
+    num_members: int = 8  # ensemble, rto: number of independent fits
 
 
 # section -> {key: default}; ``...`` marks a required key.
@@ -223,8 +230,9 @@ def load_config(path, *, overrides: dict | None = None) -> RunConfig:
         where = f"{path} [inference] {key}"
         return f"{where} (overridden)" if key in overridden else where
 
-    if inf["method"] not in METHODS:
-        _fail(p("method"), f"unknown method {inf['method']!r}; valid: {', '.join(METHODS)}")
+    if inf["method"] not in method_names():
+        _fail(p("method"), f"unknown method {inf['method']!r}; valid methods are "
+              f"{', '.join(method_names())}")
     settings = InferenceSettings(
         method=inf["method"],
         seed=_number(inf["seed"], p("seed"), integer=True, minimum=0),
@@ -247,6 +255,15 @@ def load_config(path, *, overrides: dict | None = None) -> RunConfig:
         map_physics_ramp=_number(inf["map_physics_ramp"], p("map_physics_ramp"), minimum=0),
         chain_init=inf["chain_init"],
         save_weights=_bool(inf["save_weights"], p("save_weights")),
+        num_leapfrog_steps=_number(inf["num_leapfrog_steps"], p("num_leapfrog_steps"),
+                                   integer=True, minimum=1),
+        svi_steps=_number(inf["svi_steps"], p("svi_steps"), integer=True, minimum=1),
+        svi_learning_rate=_number(inf["svi_learning_rate"], p("svi_learning_rate"),
+                                  positive=True),
+        svi_num_particles=_number(inf["svi_num_particles"], p("svi_num_particles"),
+                                  integer=True, minimum=1),
+        svi_rank=_number(inf["svi_rank"], p("svi_rank"), integer=True, minimum=1),
+        num_members=_number(inf["num_members"], p("num_members"), integer=True, minimum=2),
     )
     if settings.chain_init not in CHAIN_INITS:
         _fail(p("chain_init"), f"unknown value {settings.chain_init!r}; valid: {CHAIN_INITS}")
@@ -522,4 +539,4 @@ def build_settings(cfg: RunConfig, domain: Domain):
 
 
 __all__ = ["ConfigError", "RunConfig", "InferenceSettings", "load_config", "build_problem",
-           "build_settings", "METHODS", "Fixed", "Prior"]
+           "build_settings", "Fixed", "Prior"]

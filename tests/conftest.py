@@ -95,3 +95,32 @@ def heat_case(tmp_path) -> HeatCase:
 def make_heat_case(tmp_path_factory):
     """``make_heat_case(name)``: a fresh ``HeatCase`` for fixtures wider than one test."""
     return lambda name: HeatCase(tmp_path_factory.mktemp(name))
+
+
+# Reduced heat case shared by the method tests: the shipped network and collocation, two MAP
+# starts, shorter optimisation. The truth is D = 0.07.
+METHOD_TEST_INFERENCE = {"num_chains": 2, "num_warmup": 200, "num_samples": 200,
+                         "map_adam_steps": 3000, "map_lbfgs_steps": 300}
+
+
+@pytest.fixture(scope="session")
+def heat_context(make_heat_case):
+    """``heat_context(**inference)``: a ``MethodContext`` for the reduced heat case (MAP included),
+    cached per settings so the method tests share the MAP fit."""
+    from bpinn.api import method_context, prepare
+    from bpinn.config import load_config
+
+    cache = {}
+
+    def build(**inference):
+        settings = {**METHOD_TEST_INFERENCE, **inference}
+        key = tuple(sorted(settings.items()))
+        if key not in cache:
+            case = make_heat_case("heat_context")
+            config = load_config(case(inference=settings))
+            model = prepare(config)
+            target_key, init_key = jax.random.split(jax.random.key(config.inference.seed))
+            cache[key] = method_context(model, config.inference, target_key, init_key)
+        return cache[key]
+
+    return build

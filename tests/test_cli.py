@@ -133,12 +133,12 @@ BAD_INPUTS = [
     ),
     pytest.param(
         lambda c: c(), ("--method", "foo"),
-        ("[inference] method (overridden)", "unknown method 'foo'", "valid: nuts"),
+        ("[inference] method (overridden)", "unknown method 'foo'", "valid methods are nuts"),
         id="unknown-method-flag",
     ),
     pytest.param(
         lambda c: c(inference={"method": "foo"}), (),
-        ("config.toml [inference] method", "unknown method 'foo'", "valid: nuts"),
+        ("config.toml [inference] method", "unknown method 'foo'", "valid methods are nuts"),
         id="unknown-method-config",
     ),
     pytest.param(

@@ -192,7 +192,7 @@ def test_config_error_is_a_value_error():
     ("target_acceptance", 0.0, "target_acceptance: must be > 0, got 0.0"),
     ("map_learning_rate", -0.1, "map_learning_rate: must be > 0"),
     ("adapt_mass_matrix", 1, "adapt_mass_matrix: expected true or false, got 1"),
-    ("method", "hmc", "method: unknown method 'hmc'; valid: nuts"),
+    ("method", "nutz", "method: unknown method 'nutz'; valid methods are nuts"),
 ])
 def test_bad_inference_values(heat_case, key, value, expected):
     path = heat_case(inference={key: value})

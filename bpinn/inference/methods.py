@@ -1,0 +1,110 @@
+"""One interface for every inference method: a context in, draws on the flat target out.
+
+A method is a function ``run(rng_key, ctx) -> Draws``. It sees the posterior only as the flat
+``Target`` (plus the model, for methods that exploit its structure, such as last-layer Laplace)
+and returns draws of the flat unconstrained position with shape ``(chain, draw, dim)``. Everything
+downstream (named sites, predictions at the sensors, the DataTree, summary.json) is the same for
+all methods, so their results can be compared cell for cell.
+
+Methods are looked up by name in ``METHODS`` (``"name" -> "module:attribute"``), imported on
+first use so that choosing one method does not import the others' dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+
+from bpinn.inference.map import MAPResult
+from bpinn.inference.target import Target
+
+
+@dataclass(frozen=True, eq=False)
+class MethodContext:
+    """Everything a method may use.
+
+    Attributes
+    ----------
+    model : the ``bpinn.models.likelihood.BPINN`` (problem, settings, network).
+    target : the posterior as a flat log density.
+    settings : the ``[inference]`` settings (``bpinn.config.InferenceSettings``).
+    starts : (num_chains, dim) initial positions drawn from the model's initialisation.
+    map_fit : MAP fits from ``starts`` (None for methods with ``needs_map=False``).
+    progress : show progress bars on stderr.
+    timing : ``map_s`` and ``compile_s`` spent on the MAP fits.
+    """
+
+    model: Any
+    target: Target
+    settings: Any
+    starts: jnp.ndarray
+    map_fit: MAPResult | None
+    progress: bool = False
+    timing: dict = field(default_factory=dict)  # seconds spent building the context (MAP)
+
+    def best_map(self) -> jnp.ndarray:
+        """The MAP fit with the highest log density."""
+        lp = jnp.where(jnp.isfinite(self.map_fit.logdensity), self.map_fit.logdensity, -jnp.inf)
+        return self.map_fit.position[int(jnp.argmax(lp))]
+
+
+class Draws(NamedTuple):
+    """What every method returns.
+
+    position : (chain, draw, dim) flat unconstrained positions.
+    sample_stats : ArviZ-named per-draw statistics, each (chain, draw) (empty when none apply).
+    info : JSON-serialisable facts about the run (step sizes, final ELBO, members, ...).
+    timing : seconds per phase (``compile_s``, ``warmup_s``, ``sampling_s``, or method-specific
+        keys such as ``optimization_s``).
+    """
+
+    position: jnp.ndarray
+    sample_stats: dict
+    info: dict
+    timing: dict
+
+
+@dataclass(frozen=True)
+class Method:
+    """An inference method and what a user must know about it.
+
+    exact_mcmc : True when the draws are asymptotically exact (an MCMC chain targeting the
+        posterior); False for approximations (VI, Laplace, ensembles).
+    limitations : plain-language statements of what its results cannot show; they go into
+        summary.json and the report.
+    needs_map : whether the caller must run the shared MAP fit first.
+    check : ``check(model, settings)`` raises ``ValueError`` naming the unsupported setting,
+        before any work starts; None when every configuration is supported.
+    """
+
+    name: str
+    run: Callable[[Any, MethodContext], Draws]
+    exact_mcmc: bool
+    description: str
+    limitations: tuple[str, ...] = ()
+    needs_map: bool = True
+    check: Callable[[Any, Any], None] | None = field(default=None)
+
+
+METHODS: dict[str, str] = {
+    "nuts": "bpinn.inference.nuts:METHOD",
+}
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The method registered as ``name``; ``ValueError`` listing the valid names otherwise."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods are {', '.join(METHODS)}")
+    module_name, attribute = METHODS[name].split(":")
+    method = getattr(importlib.import_module(module_name), attribute)
+    if method.name != name:
+        raise RuntimeError(f"method table entry {name!r} points at method {method.name!r}")
+    return method
