@@ -1,0 +1,82 @@
+"""The calibration statistics on a conjugate toy where the exact posterior is known.
+
+y_1..y_n ~ N(theta, s^2), theta ~ N(m0, s0^2): the posterior is normal with precision
+1/s0^2 + n/s^2. Exact posterior draws must give coverage inside the binomial band and uniform
+SBC ranks; a posterior with half the right sd (over-confident) must be caught by both.
+"""
+
+import numpy as np
+import pytest
+
+from bpinn.calibration import (
+    binomial_band,
+    calibration_summary,
+    interval_coverage,
+    run_calibration,
+    sbc_ranks,
+)
+
+M0, S0, S, N_OBS = 1.0, 0.5, 0.3, 5
+NUM_DATASETS, NUM_DRAWS = 400, 999
+
+
+def conjugate_loop(sd_factor: float, seed: int = 0):
+    def draw_truth(rng):
+        return {"theta": rng.normal(M0, S0)}
+
+    def simulate(rng, truth):
+        return rng.normal(truth["theta"], S, N_OBS)
+
+    def infer(y, i):
+        precision = 1 / S0**2 + len(y) / S**2
+        mean = (M0 / S0**2 + y.sum() / S**2) / precision
+        rng = np.random.default_rng(1000 + i)
+        return {"theta": rng.normal(mean, sd_factor / np.sqrt(precision), NUM_DRAWS)}
+
+    return run_calibration(np.random.default_rng(seed), NUM_DATASETS, draw_truth, simulate, infer)
+
+
+def test_exact_posterior_is_calibrated():
+    truths, draws = conjugate_loop(sd_factor=1.0)
+    summary = calibration_summary(truths, draws)["theta"]
+    assert all(summary["in_band"].values()), summary["coverage"]
+    # p-value of a correct posterior is uniform: below 0.001 once in a thousand seeds
+    assert summary["sbc"]["p_value"] > 1e-3
+    assert abs(summary["mean_bias"]) < 3 * S / np.sqrt(N_OBS) / np.sqrt(NUM_DATASETS)
+
+
+def test_overconfident_posterior_is_caught():
+    truths, draws = conjugate_loop(sd_factor=0.5)
+    summary = calibration_summary(truths, draws)["theta"]
+    # a 90% interval at half the sd covers P(|z| < 0.82) = 0.59 of the truths
+    assert summary["coverage"]["0.9"] < summary["band"]["0.9"][0]
+    assert not summary["in_band"]["0.9"]
+    assert summary["sbc"]["p_value"] < 1e-3  # ranks pile up at both ends
+
+
+def test_reference_comparison_reports_sd_ratio():
+    truths, draws = conjugate_loop(sd_factor=0.5)
+    _, ref = conjugate_loop(sd_factor=1.0)
+    entry = calibration_summary(truths, draws, reference=ref)["theta"]["vs_reference"]
+    assert entry["mean_sd_ratio"] == pytest.approx(0.5, rel=0.05)  # draws' own sd noise ~2%
+
+
+def test_binomial_band_matches_known_values():
+    lo, hi = binomial_band(100, 0.9)
+    assert (lo, hi) == (0.84, 0.95)  # binom(100, 0.9) 2.5% and 97.5% quantiles: 84, 95
+    assert binomial_band(1000, 0.5)[0] == pytest.approx(0.469, abs=1e-3)
+
+
+def test_coverage_and_ranks_on_hand_made_draws():
+    draws = np.tile(np.linspace(0, 1, 101), (3, 1))
+    truth = np.array([0.5, 0.97, -1.0])
+    assert interval_coverage(truth, draws, (0.9,))[0.9] == pytest.approx(1 / 3)
+    ranks = sbc_ranks(truth, draws, num=11)
+    assert ranks.tolist() == [5, 10, 0]  # thinned draws are 0, 0.1, ..., 1.0
+
+
+def test_shape_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"\(N,\) and draws \(N, S\)"):
+        interval_coverage(np.zeros(3), np.zeros((4, 10)))
+    with pytest.raises(ValueError, match="at least 99 posterior draws"):
+        sbc_ranks(np.zeros(3), np.zeros((3, 10)))
