@@ -19,6 +19,7 @@ import numpy as np
 from bpinn import __version__
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
+from bpinn.diagnostics import identify
 from bpinn.inference.map import fit_map
 from bpinn.inference.methods import MethodContext, get_method
 from bpinn.inference.results import build_datatree, summarize, write_results
@@ -78,22 +79,38 @@ def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: b
                          map_fit=fit, progress=progress, timing=timing)
 
 
-def _prior_draws(rng_key, model: BPINN) -> dict:
+def _priors(model: BPINN) -> dict:
+    """Reported site -> its prior (a ``Prior``), for the unknowns a user set priors on."""
     p = model.problem
     quantities = {n: p.coefficients[n] for n in model.unknown_coefficients}
     quantities.update({
         "sigma": p.noise, "sigma_pde": model.settings.residual_noise,
         "sigma_bc": model.settings.condition_noise, "sigma_source": p.source_noise,
     })
+    return {n: q for n, q in quantities.items() if n in model.reported_sites}
+
+
+def _prior_draws(rng_key, model: BPINN) -> dict:
+    priors = _priors(model)
     out = {}
-    keys = jax.random.split(rng_key, len(quantities))
-    for key, (name, q) in zip(keys, quantities.items(), strict=True):
-        if name in model.reported_sites:
-            draws = q.distribution().sample(key, (NUM_PRIOR_DRAWS,))
-            if name == "sigma":
-                draws = jnp.broadcast_to(draws[:, None] if model.noise_shape else draws,
-                                         (NUM_PRIOR_DRAWS, *model.noise_shape))
-            out[name] = np.asarray(draws)[None]
+    keys = jax.random.split(rng_key, len(priors))
+    for key, (name, q) in zip(keys, priors.items(), strict=True):
+        draws = q.distribution().sample(key, (NUM_PRIOR_DRAWS,))
+        if name == "sigma":
+            draws = jnp.broadcast_to(draws[:, None] if model.noise_shape else draws,
+                                     (NUM_PRIOR_DRAWS, *model.noise_shape))
+        out[name] = np.asarray(draws)[None]
+    return out
+
+
+def _log_prior(model: BPINN, posterior: dict) -> dict:
+    """Log prior density of each reported site at each posterior draw (summed over elements,
+    e.g. one noise scale per sensor group)."""
+    out = {}
+    for name, q in _priors(model).items():
+        values = jnp.asarray(posterior[name])
+        lp = q.distribution().log_prob(values)
+        out[name] = np.asarray(lp.reshape(*values.shape[:2], -1).sum(-1))
     return out
 
 
@@ -257,6 +274,7 @@ def run(
         observed_data={"u_obs": np.asarray(obs.values)},
         constant_data=coords_data,
         log_likelihood=loglik,
+        log_prior=_log_prior(model, posterior),
         dims=dims,
         coords={"group": list(obs.group_names)},
         attrs=attrs,
@@ -276,6 +294,7 @@ def run(
             f"{method.name} is an approximation, not MCMC: R-hat and ESS describe its own draws, "
             "not how close it is to the posterior" + "".join(f"; {x}" for x in method.limitations)
         )
+    summary["identifiability"] = identify(dt, list(model.reported_sites))
     summary["map_fits"] = attrs["map_fits"]
     summary["diagnostics"]["warnings"].extend(_map_warnings(attrs["map_fits"], summary, inf))
     paths = write_results(outdir, dt, summary) if outdir is not None else {}

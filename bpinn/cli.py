@@ -1,4 +1,7 @@
-"""``bpinn run | summary | methods``: parse, call the library, print. Exit status 2 on bad input."""
+"""``bpinn run | summary | identify | methods``: parse, call the library, print.
+
+Exit status 2 on bad input.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     summ.add_argument("results", type=Path, help="posterior.nc (or its directory)")
     summ.add_argument("--json", action="store_true", help="print summary as JSON")
 
+    ident = sub.add_parser("identify", help="what the data determine and what they leave open")
+    ident.add_argument("results", type=Path, help="posterior.nc (or its directory)")
+    ident.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
+
     sub.add_parser("methods", help="list the inference methods and what each cannot show")
     return parser
 
@@ -60,6 +67,7 @@ def _cmd_run(args) -> int:
     jax.config.update("jax_enable_x64", True)
     from bpinn.api import run
     from bpinn.config import ConfigError
+    from bpinn.diagnostics import format_identifiability
     from bpinn.inference.results import format_summary
 
     outdir = args.outdir or Path("results") / args.config.resolve().parent.name
@@ -89,6 +97,7 @@ def _cmd_run(args) -> int:
             shutil.rmtree(outdir, ignore_errors=True)
         return _error(f"cannot write results to {outdir}: {err}")
     print(format_summary(result.summary))
+    print(format_identifiability(result.summary["identifiability"]))
     print(f"\nwrote {paths['posterior']} and {paths['summary']}")
     return 0
 
@@ -96,21 +105,11 @@ def _cmd_run(args) -> int:
 def _cmd_summary(args) -> int:
     """Recompute the summary from posterior.nc (the record), with timings from summary.json."""
     from bpinn.config import InferenceSettings
-    from bpinn.inference.results import (
-        decode_attrs,
-        format_summary,
-        read_results,
-        summarize,
-    )
+    from bpinn.inference.results import decode_attrs, format_summary, summarize
 
-    path = args.results
-    nc = path / "posterior.nc" if path.is_dir() else path
-    if not nc.is_file():
-        return _error(f"{nc}: no such file; give the posterior.nc written by bpinn run")
-    try:
-        dt = read_results(nc)
-    except Exception as err:  # any reader failure means "not a results file"
-        return _error(f"{nc}: cannot be read as a bpinn results file: {err}")
+    dt, nc = _read_results_arg(args.results)
+    if dt is None:
+        return _error(nc)
     attrs = decode_attrs(dt)
     saved_path = nc.parent / "summary.json"
     saved = json.loads(saved_path.read_text()) if saved_path.is_file() else {}
@@ -137,6 +136,30 @@ def _cmd_summary(args) -> int:
     return 0
 
 
+def _read_results_arg(path: Path):
+    """(DataTree, path of posterior.nc) or (None, error message)."""
+    from bpinn.inference.results import read_results
+
+    nc = path / "posterior.nc" if path.is_dir() else path
+    if not nc.is_file():
+        return None, f"{nc}: no such file; give the posterior.nc written by bpinn run"
+    try:
+        return read_results(nc), nc
+    except Exception as err:  # any reader failure means "not a results file"
+        return None, f"{nc}: cannot be read as a bpinn results file: {err}"
+
+
+def _cmd_identify(args) -> int:
+    from bpinn.diagnostics import format_identifiability, identify
+
+    dt, nc = _read_results_arg(args.results)
+    if dt is None:
+        return _error(nc)
+    report = identify(dt)
+    print(json.dumps(report, indent=2) if args.json else format_identifiability(report))
+    return 0
+
+
 def _cmd_methods(args) -> int:
     from bpinn.inference.methods import get_method, method_names
 
@@ -151,7 +174,8 @@ def _cmd_methods(args) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "summary": _cmd_summary, "methods": _cmd_methods}
+    commands = {"run": _cmd_run, "summary": _cmd_summary, "identify": _cmd_identify,
+                "methods": _cmd_methods}
     return commands[args.command](args)
 
 

@@ -18,6 +18,9 @@ Groups follow ArviZ (present only when given):
     Prior draws, leading dims ``(chain=1, draw)``.
 ``posterior_predictive``, ``log_likelihood``
     ``u_obs`` with dims ``(chain, draw, obs)``.
+``log_prior``
+    Log prior density of each coefficient and noise scale at each posterior draw (what
+    power-scaling prior sensitivity needs), leading dims ``(chain, draw)``.
 ``observed_data``
     ``u_obs`` with dim ``obs``.
 ``constant_data``
@@ -95,8 +98,10 @@ GROUPS = (
     "observed_data",
     "constant_data",
     "log_likelihood",
+    "log_prior",
 )
-_SAMPLE_GROUPS = ("posterior", "sample_stats", "prior", "posterior_predictive", "log_likelihood")
+_SAMPLE_GROUPS = ("posterior", "sample_stats", "prior", "posterior_predictive", "log_likelihood",
+                  "log_prior")
 _DATA_GROUPS = ("observed_data", "constant_data")
 SAMPLE_DIMS = ("chain", "draw")
 SAMPLE_STATS_VARS = ("diverging", "acceptance_rate", "n_steps", "tree_depth", "lp", "energy")
@@ -160,6 +165,7 @@ def build_datatree(
     observed_data: Mapping[str, Any] | None = None,
     constant_data: Mapping[str, Any] | None = None,
     log_likelihood: Mapping[str, Any] | None = None,
+    log_prior: Mapping[str, Any] | None = None,
     dims: Mapping[str, list[str]] | None = None,
     coords: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
@@ -177,6 +183,8 @@ def build_datatree(
         Prior draws, shape ``(1, draw, *event_shape)``.
     posterior_predictive, log_likelihood : dict of str to array, optional
         Shape ``(chain, draw, *event_shape)``, e.g. ``u_obs`` with dim ``obs``.
+    log_prior : dict of str to array, optional
+        Log prior density of each named unknown at each draw, shape ``(chain, draw)``.
     observed_data, constant_data : dict of str to array, optional
         No chain/draw dims, e.g. ``u_obs``, ``x``, ``t``, ``group`` along ``obs``.
     dims : dict of str to list of str, optional
@@ -225,6 +233,7 @@ def build_datatree(
         "observed_data": observed_data,
         "constant_data": constant_data,
         "log_likelihood": log_likelihood,
+        "log_prior": log_prior,
     }
     data: dict[str, dict[str, np.ndarray]] = {}
     for group, values in given.items():

@@ -1,0 +1,291 @@
+"""Identifiability: what the data determined, what was left to the prior, what is unresolved.
+
+Everything here reads a results DataTree (``posterior``, ``prior``, ``log_prior``,
+``log_likelihood``, ``posterior_predictive``) and returns plain dicts that go into summary.json
+and the report. The comparisons are made on the unconstrained scale (log for positive
+quantities), where priors and posteriors are closest to Gaussian.
+
+1. Contraction ``1 - Var_post / Var_prior`` and the posterior/prior overlap of every unknown.
+2. Principal directions of the posterior covariance of the (log-)coefficients, measured in
+   units of the prior: a direction whose variance the data did not reduce is a null direction,
+   reported as a combination of named coefficients (e.g. ``log k + log q``).
+3. Chains that settled in different places (R-hat of the coefficients and of the predicted
+   readings, per-chain means apart beyond their Monte Carlo errors): several solutions fit.
+4. Power-scaling sensitivity (arviz-stats ``psense``): results driven by the prior.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arviz_stats
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+# Contraction thresholds for the verdicts: the data removed at least half of the prior variance
+# (identified) or less than a tenth of it (left to the prior).
+IDENTIFIED = 0.5
+NOT_IDENTIFIED = 0.1
+PSENSE_THRESHOLD = 0.05  # Kallioinen et al. 2024
+RHAT_MODES = 1.05  # above this, chains disagree by more than within-chain noise explains
+
+
+def _scalar_entries(ds: xr.Dataset, names: list[str]) -> dict[str, np.ndarray]:
+    """label -> (chain, draw) array, one per scalar element (``sigma[S1]`` for vectors)."""
+    out = {}
+    for name in names:
+        da = ds[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra:
+            out[name] = da.values
+            continue
+        stacked = da.stack(_entry=extra)
+        for i, idx in enumerate(stacked["_entry"].values):
+            label = idx if not isinstance(idx, tuple) else ",".join(map(str, idx))
+            out[f"{name}[{label}]"] = stacked.values[..., i]
+    return out
+
+
+def _to_unconstrained(post: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    if np.all(prior > 0) and np.all(post > 0):
+        return np.log(post), np.log(prior), "log"
+    return post, prior, "identity"
+
+
+def _overlap(post: np.ndarray, prior: np.ndarray, max_points: int = 2000) -> float:
+    """Overlap coefficient of the two densities, the integral of min(p_post, p_prior).
+
+    Estimated as the posterior mean of min(1, p_prior / p_post) with Gaussian KDEs of both, so
+    a posterior much narrower than its prior is resolved (a shared histogram would put it in
+    one bin).
+    """
+    rng = np.random.default_rng(0)
+    x = post if post.size <= max_points else rng.choice(post, max_points, replace=False)
+    if np.std(post) == 0 or np.std(prior) == 0:
+        return float("nan")
+    ratio = stats.gaussian_kde(prior)(x) / stats.gaussian_kde(post)(x)
+    return float(np.mean(np.minimum(1.0, ratio)))
+
+
+def contraction(dt: xr.DataTree, var_names: list[str]) -> dict[str, dict[str, Any]]:
+    """Prior-to-posterior contraction and overlap of every scalar unknown with prior draws."""
+    post = _scalar_entries(dt["posterior"].to_dataset(), var_names)
+    prior_ds = dt["prior"].to_dataset()
+    prior = _scalar_entries(prior_ds, [n for n in var_names if n in prior_ds])
+    out = {}
+    for label, prior_draws in prior.items():
+        a, b, scale = _to_unconstrained(post[label].ravel(), prior_draws.ravel())
+        c = 1.0 - np.var(a) / np.var(b)
+        out[label] = {
+            "scale": scale,
+            "contraction": float(c),
+            "overlap": _overlap(a, b),
+            "verdict": _verdict(c),
+        }
+    return out
+
+
+def _verdict(c: float) -> str:
+    if c >= IDENTIFIED:
+        return "identified"
+    if c >= NOT_IDENTIFIED:
+        return "weakly identified"
+    return "not identified (prior-driven)"
+
+
+def principal_directions(dt: xr.DataTree, coefficient_names: list[str]) -> dict[str, Any]:
+    """Posterior covariance of the (log-)coefficients in units of the prior.
+
+    With prior sds ``s`` (priors are independent in bpinn) and posterior covariance ``C`` of the
+    unconstrained coefficients, the eigenpairs ``(lambda, u)`` of ``diag(1/s) C diag(1/s)`` give
+    directions ``a = u / s`` whose posterior variance is ``lambda`` times their prior variance:
+    ``1 - lambda`` is the contraction along that direction. Directions with contraction below
+    ``NOT_IDENTIFIED`` are null directions.
+    """
+    ds, prior_ds = dt["posterior"].to_dataset(), dt["prior"].to_dataset()
+    names = [n for n in coefficient_names if n in prior_ds and ds[n].ndim == 2]
+    if not names:
+        return {"names": [], "directions": [], "null_directions": []}
+    post, prior, labels = [], [], []
+    for n in names:
+        a, b, scale = _to_unconstrained(ds[n].values.ravel(), prior_ds[n].values.ravel())
+        post.append(a)
+        prior.append(b)
+        labels.append(f"log {n}" if scale == "log" else n)
+    post, prior = np.stack(post), np.stack(prior)
+    s = prior.std(axis=1)
+    cov = np.atleast_2d(np.cov(post))
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    lam, u = np.linalg.eigh(cov / np.outer(s, s))
+    directions = []
+    for i in np.argsort(lam)[::-1]:  # least informed first
+        a = u[:, i] / s
+        a = a / np.max(np.abs(a))
+        a = a * np.sign(a[np.argmax(np.abs(a) > 0.05)])  # first visible term positive
+        c = float(1.0 - lam[i])
+        directions.append({
+            "combination": _combination(a, labels),
+            "weights": dict(zip(labels, map(float, a), strict=True)),
+            "variance_ratio": float(lam[i]),
+            "contraction": c,
+            "verdict": _verdict(c),
+        })
+    return {
+        "names": labels,
+        "posterior_correlation": corr.tolist(),
+        "directions": directions,
+        "null_directions": [d["combination"] for d in directions
+                            if d["contraction"] < NOT_IDENTIFIED],
+        "num_informed": sum(d["contraction"] >= IDENTIFIED for d in directions),
+    }
+
+
+def _combination(weights: np.ndarray, labels: list[str], tol: float = 0.05) -> str:
+    terms = []
+    for w, label in zip(weights, labels, strict=True):
+        if abs(w) < tol:
+            continue
+        coef = "" if abs(abs(w) - 1) < tol else f"{abs(w):.2g} "
+        sign = "-" if w < 0 else "+"
+        terms.append((sign, f"{coef}{label}"))
+    text = " ".join(f"{s} {t}" for s, t in terms)
+    return text[2:] if text.startswith("+ ") else text
+
+
+def chain_agreement(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
+    """Do the chains agree? R-hat of each unknown and of the predicted readings, per-chain means.
+
+    Chains that settle in different places with small within-chain spread are evidence that
+    several solutions fit the data; averaging them would hide it.
+    """
+    ds = dt["posterior"].to_dataset()
+    num_chains = ds.sizes["chain"]
+    entries = _scalar_entries(ds, var_names)
+    out: dict[str, Any] = {"num_chains": int(num_chains), "parameters": {}}
+    if num_chains < 2:
+        out["verdict"] = "one chain: agreement between chains cannot be checked"
+        return out
+    disagree = []
+    for label, x in entries.items():
+        rhat = _rhat(x)
+        out["parameters"][label] = {"r_hat": rhat, "chain_means": x.mean(axis=1).tolist(),
+                                    "chain_sds": x.std(axis=1).tolist()}
+        if rhat > RHAT_MODES:
+            disagree.append(label)
+    if "posterior_predictive" in dt.children and "u_pred" in dt["posterior_predictive"]:
+        u = dt["posterior_predictive"]["u_pred"].values  # (chain, draw, obs)
+        rhats = np.array([_rhat(u[..., j]) for j in range(u.shape[-1])])
+        out["u_pred_max_r_hat"] = float(np.nanmax(rhats))
+        if out["u_pred_max_r_hat"] > RHAT_MODES:
+            disagree.append("predicted readings")
+    out["disagreeing"] = disagree
+    out["verdict"] = (
+        "chains agree" if not disagree else
+        f"chains disagree on {', '.join(disagree)} (R-hat > {RHAT_MODES}): several solutions "
+        "may fit the data, or the sampler has not converged; the pooled posterior averages them"
+    )
+    return out
+
+
+def _rhat(x: np.ndarray) -> float:
+    """Rank-normalised split R-hat of a (chain, draw) array."""
+    return float(arviz_stats.rhat(np.asarray(x), chain_axis=0, draw_axis=1))
+
+
+def prior_sensitivity(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
+    """Power-scaling sensitivity to the prior and to the likelihood (Kallioinen et al. 2024).
+
+    Needs the ``log_prior`` and ``log_likelihood`` groups. Prior sensitivity above 0.05 with
+    likelihood sensitivity below 0.05 means the prior, not the data, decides the result.
+    """
+    if "log_prior" not in dt.children or "log_likelihood" not in dt.children:
+        return {"available": False, "reason": "results lack the log_prior/log_likelihood groups"}
+    names = [n for n in var_names if n in dt["posterior"]]
+    prior = arviz_stats.psense(dt, var_names=names, group="prior")
+    like = arviz_stats.psense(dt, var_names=names, group="likelihood")
+    out: dict[str, Any] = {"available": True, "threshold": PSENSE_THRESHOLD, "parameters": {}}
+    for label, p in _scalar_entries_static(prior, names).items():
+        lk = _scalar_entries_static(like, names)[label]
+        if p >= PSENSE_THRESHOLD and lk < PSENSE_THRESHOLD:
+            verdict = "prior-driven: the data are weakly informative"
+        elif p >= PSENSE_THRESHOLD:
+            verdict = "prior-data conflict: both prior and data pull on it"
+        elif lk < PSENSE_THRESHOLD:
+            verdict = "weak likelihood"
+        else:
+            verdict = "data-driven"
+        out["parameters"][label] = {"prior": p, "likelihood": lk, "verdict": verdict}
+    return out
+
+
+def _scalar_entries_static(ds: xr.Dataset, names: list[str]) -> dict[str, float]:
+    out = {}
+    for name in names:
+        da = ds[name]
+        if da.ndim == 0:
+            out[name] = float(da.values)
+            continue
+        stacked = da.stack(_entry=list(da.dims))
+        for i, idx in enumerate(stacked["_entry"].values):
+            label = idx if not isinstance(idx, tuple) else ",".join(map(str, idx))
+            out[f"{name}[{label}]"] = float(stacked.values[i])
+    return out
+
+
+def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, Any]:
+    """All identifiability diagnostics of a results tree, with plain-language verdicts.
+
+    var_names : unknowns to examine (default: every posterior variable except the network
+        weights); those not named ``sigma*`` are treated as PDE coefficients.
+    """
+    if var_names is None:
+        var_names = [v for v in dt["posterior"].data_vars if v != "weights"]
+    coefficients = [v for v in var_names if not v.startswith("sigma")]
+    out = {
+        "contraction": contraction(dt, var_names) if "prior" in dt.children else {},
+        "principal_directions": (principal_directions(dt, coefficients)
+                                 if "prior" in dt.children else {}),
+        "chain_agreement": chain_agreement(dt, var_names),
+        "prior_sensitivity": prior_sensitivity(dt, var_names),
+    }
+    out["verdicts"] = _verdicts(out)
+    return out
+
+
+def _verdicts(report: dict[str, Any]) -> list[str]:
+    lines = []
+    for label, c in report["contraction"].items():
+        lines.append(f"{label}: {c['verdict']} (the data removed {100 * c['contraction']:.4g}% "
+                     f"of the prior variance on the {c['scale']} scale)")
+    pd = report["principal_directions"]
+    if len(pd.get("names", [])) > 1:
+        for d in pd["directions"]:
+            if d["verdict"] != "identified":
+                lines.append(f"{d['combination']} is {d['verdict']} (contraction "
+                             f"{100 * d['contraction']:.3g}%)")
+        informed = [d["combination"] for d in pd["directions"] if d["verdict"] == "identified"]
+        if informed and len(informed) < len(pd["directions"]):
+            lines.append("the data determine " + "; ".join(informed))
+    agreement = report["chain_agreement"]
+    if agreement.get("disagreeing"):
+        lines.append(agreement["verdict"])
+    sens = report["prior_sensitivity"]
+    for label, s in sens.get("parameters", {}).items():
+        if s["verdict"] != "data-driven":
+            lines.append(f"{label}: {s['verdict']} (power-scaling sensitivity: prior "
+                         f"{s['prior']:.3g}, likelihood {s['likelihood']:.3g})")
+    return lines
+
+
+def format_identifiability(report: dict[str, Any]) -> str:
+    """The verdicts and the direction table as text for the terminal."""
+    lines = ["identifiability:"]
+    lines += [f"  - {v}" for v in report["verdicts"]] or ["  - nothing to report"]
+    pd = report.get("principal_directions") or {}
+    if len(pd.get("names", [])) > 1:
+        lines.append("  principal directions of the coefficients (least informed first):")
+        for d in pd["directions"]:
+            lines.append(f"    {d['combination']:<40} posterior/prior variance "
+                         f"{d['variance_ratio']:.3g}  ({d['verdict']})")
+    return "\n".join(lines)
