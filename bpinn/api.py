@@ -108,33 +108,39 @@ def _log_prior(model: BPINN, posterior: dict) -> dict:
     e.g. one noise scale per sensor group)."""
     out = {}
     for name, q in _priors(model).items():
+        if name not in posterior:
+            continue
         values = jnp.asarray(posterior[name])
         lp = q.distribution().log_prob(values)
         out[name] = np.asarray(lp.reshape(*values.shape[:2], -1).sum(-1))
     return out
 
 
-def _posterior_arrays(model: BPINN, target, positions, rng_key, save_weights: bool):
+def _posterior_arrays(model: BPINN, draws, target, rng_key, save_weights: bool):
     """Named posterior draws, predictions at the sensors and pointwise log likelihood."""
-    chains, draws, _ = positions.shape
-    flat = positions.reshape(chains * draws, -1)
+    positions = draws.position
+    chains, num_draws, _ = positions.shape
+    flat = positions.reshape(chains * num_draws, -1)
     constrained = jax.vmap(target.constrained)(flat)
     obs = model.problem.observations
+    predict = draws.predict_fn or (lambda values: model.predict(values["weights"], obs.coords))
 
     def per_draw(values, key):
-        u_pred = model.predict(values["weights"], obs.coords)
+        u_pred = predict(values)
         sigma = values.get("sigma", getattr(model.problem.noise, "value", None))
         d = model.data_distribution(u_pred, sigma)
         return d.sample(key), d.log_prob(jnp.asarray(obs.values)), u_pred
 
     keys = jax.random.split(rng_key, flat.shape[0])
     u_rep, loglik, u_pred = jax.jit(jax.vmap(per_draw))(constrained, keys)
-    names = list(model.reported_sites) + (["weights"] if save_weights else [])
+    names = [n for n in model.reported_sites if n in constrained]
+    if save_weights and "weights" in constrained:
+        names.append("weights")
     posterior = {
-        n: np.asarray(constrained[n]).reshape(chains, draws, *np.shape(constrained[n])[1:])
+        n: np.asarray(constrained[n]).reshape(chains, num_draws, *np.shape(constrained[n])[1:])
         for n in names
     }
-    shape = (chains, draws, obs.n)
+    shape = (chains, num_draws, obs.n)
     return (
         posterior,
         {"u_obs": np.asarray(u_rep).reshape(shape), "u_pred": np.asarray(u_pred).reshape(shape)},
@@ -171,9 +177,8 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
     }
 
 
-def _map_fits(model: BPINN, target, fit) -> list[dict]:
+def _map_fits(names: list[str], target, fit) -> list[dict]:
     """Coefficients and scales at each MAP fit, best first: evidence of several modes."""
-    names = model.reported_sites
     order = np.argsort(-np.nan_to_num(np.asarray(fit.logdensity), nan=-np.inf))
     fits = []
     for i in order:
@@ -253,8 +258,9 @@ def run(
     target, fit = ctx.target, ctx.map_fit
     draws = method.run(sample_key, ctx)
     posterior, predictive, loglik = _posterior_arrays(
-        model, target, draws.position, pp_key, inf.save_weights
+        model, draws, draws.target or target, pp_key, inf.save_weights
     )
+    reported = [n for n in model.reported_sites if n in posterior]
     obs = model.problem.observations
     names = model.problem.domain.coord_names
     coords_data = {name: obs.coords[:, i] for i, name in enumerate(names)}
@@ -265,7 +271,7 @@ def run(
     attrs = _attrs(config, model, inf.seed, inf.method)
     attrs["exact_mcmc"] = method.exact_mcmc
     attrs["method_info"] = draws.info
-    attrs["map_fits"] = _map_fits(model, target, fit) if fit is not None else []
+    attrs["map_fits"] = _map_fits(reported, target, fit) if fit is not None else []
     dt = build_datatree(
         posterior=posterior,
         sample_stats={k: np.asarray(v) for k, v in draws.sample_stats.items()} or None,
@@ -283,7 +289,7 @@ def run(
               "compile_s": ctx.timing["compile_s"] + draws.timing.get("compile_s", 0.0),
               "total_s": time.perf_counter() - t_start}
     summary = summarize(
-        dt, var_names=list(model.reported_sites), method=inf.method, seed=inf.seed, timing=timing,
+        dt, var_names=reported, method=inf.method, seed=inf.seed, timing=timing,
         truth=dict(config.truth) or None, max_tree_depth=draws.info.get("max_tree_depth"),
         extra={"config": str(config.path), "equation": model.problem.pde.equation,
                "exact_mcmc": method.exact_mcmc, "method_info": draws.info,
@@ -294,7 +300,7 @@ def run(
             f"{method.name} is an approximation, not MCMC: R-hat and ESS describe its own draws, "
             "not how close it is to the posterior" + "".join(f"; {x}" for x in method.limitations)
         )
-    summary["identifiability"] = identify(dt, list(model.reported_sites))
+    summary["identifiability"] = identify(dt, reported)
     summary["map_fits"] = attrs["map_fits"]
     summary["diagnostics"]["warnings"].extend(_map_warnings(attrs["map_fits"], summary, inf))
     paths = write_results(outdir, dt, summary) if outdir is not None else {}

@@ -60,12 +60,16 @@ class Draws(NamedTuple):
     info : JSON-serialisable facts about the run (step sizes, final ELBO, members, ...).
     timing : seconds per phase (``compile_s``, ``warmup_s``, ``sampling_s``, or method-specific
         keys such as ``optimization_s``).
+    target, predict_fn : for methods that sample a model of their own (the classical reference
+        inversion): its target and its prediction of the readings from named values.
     """
 
     position: jnp.ndarray
     sample_stats: dict
     info: dict
     timing: dict
+    target: Target | None = None  # the target ``position`` lives in; None: ctx.target
+    predict_fn: Callable | None = None  # constrained values -> u at the sensors; None: network
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class Method:
 
 METHODS: dict[str, str] = {
     "nuts": "bpinn.inference.nuts:METHOD",
+    "reference": "bpinn.inference.reference:METHOD",
 }
 
 

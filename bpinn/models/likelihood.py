@@ -175,6 +175,35 @@ class BPINN:
             values["sigma_bc"] = jnp.asarray(small)
         return values
 
+    def _sample_coefficients_and_noise(self):
+        p = self.problem
+        sampled = {
+            name: numpyro.sample(name, p.coefficients[name].distribution())
+            for name in self.unknown_coefficients
+        }
+        return self.coefficient_values(sampled), _sample_scale(
+            "sigma", p.noise, shape=self.noise_shape)
+
+    def _observe_readings(self, u_pred, sigma):
+        obs = self.problem.observations
+        with numpyro.plate("obs", obs.n):
+            numpyro.sample("u_obs", self.data_distribution(u_pred, sigma), obs=obs.values)
+
+    def classical_model(self, forward):
+        """The same priors and data model with a classical solver in place of the network.
+
+        ``forward(coeffs) -> u`` at the sensors. No network and no physics terms: the solver
+        satisfies the PDE. This is the gold-standard Bayesian inversion a B-PINN posterior is
+        compared with.
+        """
+
+        def model(physics_weight=1.0):
+            del physics_weight  # no physics terms to temper
+            coeffs, sigma = self._sample_coefficients_and_noise()
+            self._observe_readings(forward(coeffs), sigma)
+
+        return model
+
     def model(self, physics_weight=1.0):
         """The numpyro model; data and points are part of the model object.
 
@@ -186,18 +215,9 @@ class BPINN:
         weights = numpyro.sample(
             "weights", dist.Normal(0.0, jnp.asarray(self.weight_prior_sd)).to_event(1)
         )
-        sampled = {
-            name: numpyro.sample(name, p.coefficients[name].distribution())
-            for name in self.unknown_coefficients
-        }
-        coeffs = self.coefficient_values(sampled)
-        sigma = _sample_scale("sigma", p.noise, shape=self.noise_shape)
+        coeffs, sigma = self._sample_coefficients_and_noise()
         u = self.u_fn(weights)
-
-        obs = p.observations
-        u_pred = jax.vmap(u)(jnp.asarray(obs.coords))
-        with numpyro.plate("obs", obs.n):
-            numpyro.sample("u_obs", self.data_distribution(u_pred, sigma), obs=obs.values)
+        self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
         r = jax.vmap(lambda z: residual(p.pde, p.source, u, z, coeffs))(

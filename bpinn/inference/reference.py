@@ -1,0 +1,86 @@
+"""The gold standard: classical Bayesian inversion with a reference solver as forward model.
+
+Same priors, same sensor data, same noise model as the B-PINN; the network and the physics
+residual are replaced by a classical solver (``bpinn.reference``) that satisfies the PDE to its
+discretisation error. The posterior over the coefficients and noise scales is sampled with the
+same preconditioned NUTS as the default method (a handful of dimensions, so it is cheap), and the
+results have the same layout, so ``--method reference`` and ``--method nuts`` can be compared
+cell for cell.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bpinn.inference.map import fit_map
+from bpinn.inference.methods import Draws, Method, MethodContext
+from bpinn.inference.nuts import run_nuts
+from bpinn.inference.target import make_target
+from bpinn.reference.registry import problem_forward
+
+MAP_ADAM_STEPS = 500
+MAP_LBFGS_STEPS = 200
+
+
+def check(model, settings) -> None:
+    """A reference solver must exist for the PDE and its conditions; raises ValueError."""
+    del settings
+    if model.problem.source_data is not None:
+        raise ValueError("[source_data] readings of the source have no place in the classical "
+                         "inversion (its source is a known function); drop them to compare")
+    problem_forward(model.problem)
+
+
+def sample(rng_key, ctx: MethodContext) -> Draws:
+    """NUTS over the coefficients and noise scales with the reference forward model."""
+    inf, model = ctx.settings, ctx.model
+    t0 = time.perf_counter()
+    forward = problem_forward(model.problem)
+    target_key, init_key, nuts_key = jax.random.split(rng_key, 3)
+    target = make_target(target_key, model.classical_model(forward))
+    # Starts spread around the prior medians; with a few dimensions the MAP is quick to find.
+    starts = target.initial_position + 0.5 * jax.random.normal(
+        init_key, (inf.num_chains, target.dim))
+    fit = fit_map(target, starts, num_adam_steps=MAP_ADAM_STEPS, learning_rate=0.05,
+                  num_lbfgs_steps=MAP_LBFGS_STEPS, physics_ramp=0.0, progress=ctx.progress)
+    best = int(jnp.argmax(jnp.where(jnp.isfinite(fit.logdensity), fit.logdensity, -jnp.inf)))
+    centers = jnp.broadcast_to(fit.position[best], fit.position.shape)
+    map_s = time.perf_counter() - t0 - fit.compile_seconds
+    result, timing = run_nuts(
+        nuts_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
+        max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,
+        damping=0.0, curvature_floor=1e-6, adapt_mass_matrix=True, progress=ctx.progress,
+    )
+    trace = result.trace
+    stats = {
+        "diverging": trace.diverging, "acceptance_rate": trace.acceptance_rate,
+        "n_steps": trace.n_steps, "tree_depth": trace.tree_depth, "lp": trace.logdensity,
+        "energy": trace.energy,
+    }
+    info = {"step_size": np.asarray(result.step_size).tolist(),
+            "max_tree_depth": inf.max_tree_depth,
+            "forward_model": f"reference solver for '{model.problem.pde.name}'"}
+    timing = {**timing, "reference_map_s": map_s,
+              "compile_s": timing["compile_s"] + fit.compile_seconds}
+
+    def predict(values):
+        return forward(model.coefficient_values(values))
+
+    return Draws(trace.position, stats, info, timing, target=target, predict_fn=predict)
+
+
+METHOD = Method(
+    name="reference",
+    run=sample,
+    exact_mcmc=True,
+    description=("Classical Bayesian inversion: NUTS over the coefficients with a reference "
+                 "solver in place of the network (the gold standard where a solver exists)."),
+    limitations=("not a B-PINN: no network, no physics residual; its accuracy is the solver's "
+                 "discretisation error",),
+    needs_map=False,
+    check=check,
+)
