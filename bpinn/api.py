@@ -79,6 +79,23 @@ def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: b
                          map_fit=fit, progress=progress, timing=timing)
 
 
+def posterior_samples(model: BPINN, settings, *, progress: bool = False) -> dict:
+    """Run ``settings.method`` on a prepared model; named constrained draws (chain, draw, ...)
+    of the reported sites. What ``run`` does without the results tree (calibration loops)."""
+    method = get_method(settings.method)
+    if method.check is not None:
+        method.check(model, settings)
+    target_key, init_key, sample_key, _, _ = jax.random.split(jax.random.key(settings.seed), 5)
+    ctx = method_context(model, settings, target_key, init_key, needs_map=method.needs_map,
+                         progress=progress)
+    draws = method.run(sample_key, ctx)
+    target = draws.target or ctx.target
+    chains, num_draws, dim = draws.position.shape
+    values = jax.vmap(target.constrained)(draws.position.reshape(-1, dim))
+    return {n: np.asarray(values[n]).reshape(chains, num_draws, *np.shape(values[n])[1:])
+            for n in model.reported_sites if n in values}
+
+
 def _priors(model: BPINN) -> dict:
     """Reported site -> its prior (a ``Prior``), for the unknowns a user set priors on."""
     p = model.problem

@@ -165,3 +165,216 @@ def _check_pairs(truth, draws):
         raise ValueError(f"expected truth (N,) and draws (N, S); got {truth.shape} and "
                          f"{draws.shape}")
     return truth, draws
+
+
+# ---------------------------------------------------------------------------------------------
+# The harness on a config: simulate with the reference solver, infer with any method
+# ---------------------------------------------------------------------------------------------
+TRUTH_MODES = ("prior", "fixed")
+
+
+def unknowns(model) -> list[str]:
+    """The quantities a calibration checks: unknown coefficients and, if inferred, the noise."""
+    from bpinn.models.priors import Prior
+
+    names = list(model.unknown_coefficients)
+    if isinstance(model.problem.noise, Prior):
+        names.append("sigma")
+    return names
+
+
+def _load(config_path, overrides: dict):
+    from bpinn.api import prepare
+    from bpinn.config import load_config
+
+    config = load_config(config_path, overrides=overrides)
+    return config, prepare(config)
+
+
+def _with_readings(model, values: np.ndarray):
+    """The same model with other readings at the same sensors."""
+    from dataclasses import replace
+
+    from bpinn.models.likelihood import build_model
+
+    problem = model.problem
+    problem = replace(problem, observations=replace(problem.observations, values=values))
+    return build_model(problem, model.settings)
+
+
+def _infer_one(config_path, overrides: dict, values: np.ndarray, names: list[str]) -> dict:
+    """Posterior draws of ``names`` for one simulated dataset (runs in a worker process too)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from bpinn.api import posterior_samples
+
+    config, model = _load(config_path, overrides)
+    draws = posterior_samples(_with_readings(model, values), config.inference)
+    return {n: draws[n].reshape(-1) for n in names}
+
+
+def calibrate(config_path, *, num_datasets: int, method: str | None = None,
+              truth: str = "prior", seed: int = 0, jobs: int = 1,
+              with_reference: bool = False, overrides: dict | None = None,
+              progress: bool = False) -> dict[str, Any]:
+    """Simulate ``num_datasets`` datasets from the config's priors (or its [truth]) with the
+    reference solver and the configured noise, infer each with ``method``, and summarise
+    coverage, SBC ranks and bias (see :func:`calibration_summary`).
+
+    Raises ``bpinn.config.ConfigError`` before any work when the config cannot be simulated
+    (no reference solver for its PDE or conditions) or ``truth='fixed'`` lacks values.
+    """
+    import time
+
+    import jax
+
+    from bpinn.config import ConfigError
+    from bpinn.models.priors import Prior
+    from bpinn.reference.registry import problem_forward
+
+    jax.config.update("jax_enable_x64", True)
+    t0 = time.perf_counter()
+    overrides = {**(overrides or {}), "method": method}
+    config, model = _load(config_path, overrides)
+    if truth not in TRUTH_MODES:
+        raise ConfigError(f"truth must be one of {TRUTH_MODES}, got {truth!r}")
+    if num_datasets < 2:
+        raise ConfigError(f"--datasets must be at least 2, got {num_datasets}")
+    try:
+        forward = jax.jit(problem_forward(model.problem))
+    except ValueError as err:
+        raise ConfigError(f"{config.path}: cannot simulate calibration data: {err}") from err
+    names = unknowns(model)
+    p = model.problem
+    if truth == "fixed":
+        missing = [n for n in names if n not in config.truth]
+        if missing:
+            raise ConfigError(f"{config.path} [truth]: truth = 'fixed' needs a value for "
+                              f"{missing}")
+    priors = {n: (p.noise if n == "sigma" else p.coefficients[n]) for n in names}
+
+    def draw_truth(key):
+        keys = jax.random.split(key, len(names))
+        if truth == "fixed":
+            return {n: np.asarray(config.truth[n], dtype=float) for n in names}
+        out = {}
+        for k, n in zip(keys, names, strict=True):
+            shape = model.noise_shape if n == "sigma" else ()
+            q = priors[n]
+            out[n] = np.asarray(q.distribution().sample(k, shape) if isinstance(q, Prior)
+                                else q.value)
+        return out
+
+    def simulate(noise_key, values):
+        coeffs = model.coefficient_values({n: values[n] for n in model.unknown_coefficients})
+        sigma = values.get("sigma", getattr(p.noise, "value", None))
+        u = forward(coeffs)
+        return np.asarray(model.data_distribution(u, sigma).sample(noise_key))
+
+    keys = jax.random.split(jax.random.key(seed), num_datasets)
+    truths, datasets = [], []
+    for key in keys:
+        truth_key, data_key = jax.random.split(key)
+        values = draw_truth(truth_key)
+        truths.append(values)
+        datasets.append(simulate(data_key, values))
+
+    def run_all(method_overrides: dict, desc: str) -> list[dict]:
+        tasks = [(config.path, {**overrides, **method_overrides, "seed": seed + i}, y, names)
+                 for i, y in enumerate(datasets)]
+        return _map_tasks(tasks, jobs=jobs, desc=desc, progress=progress)
+
+    draws = run_all({}, f"Calibration ({config.inference.method})")
+    reference = None
+    if with_reference and config.inference.method != "reference":
+        reference = run_all({"method": "reference"}, "Calibration (reference)")
+
+    def stack(results, name):
+        return np.stack([r[name] for r in results])
+
+    truth_arrays = {n: np.asarray([t[n] for t in truths]) for n in names}
+    scalar_truths, scalar_draws, scalar_ref = {}, {}, {}
+    for n in names:
+        t = truth_arrays[n].reshape(num_datasets, -1)
+        d = stack(draws, n).reshape(num_datasets, -1, t.shape[1]) if t.shape[1] > 1 else \
+            stack(draws, n)[..., None]
+        for j in range(t.shape[1]):
+            label = n if t.shape[1] == 1 else f"{n}[{p.observations.group_names[j]}]"
+            scalar_truths[label] = t[:, j]
+            scalar_draws[label] = d[..., j]
+            if reference is not None:
+                r = stack(reference, n)
+                scalar_ref[label] = (r.reshape(num_datasets, -1, t.shape[1])[..., j]
+                                     if t.shape[1] > 1 else r)
+    return {
+        "config": str(config.path),
+        "method": config.inference.method,
+        "truth": truth,
+        "num_datasets": num_datasets,
+        "seed": seed,
+        "parameters": calibration_summary(scalar_truths, scalar_draws,
+                                          reference=scalar_ref or None),
+        "wall_s": time.perf_counter() - t0,
+        "jobs": jobs,
+    }
+
+
+def _map_tasks(tasks: list, *, jobs: int, desc: str, progress: bool) -> list[dict]:
+    """Run ``_infer_one`` over tasks, in ``jobs`` worker processes (spawned: JAX is not
+    fork-safe), with a progress bar; results in task order."""
+    results: list[dict | None] = [None] * len(tasks)
+    with progress_bar(total=len(tasks), desc=desc, enabled=progress) as bar:
+        if jobs <= 1:
+            for i, task in enumerate(tasks):
+                results[i] = _infer_one(*task)
+                bar.update(1)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = {pool.submit(_infer_one, *task): i for i, task in enumerate(tasks)}
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.update(1)
+    return results
+
+
+def plot_calibration(result: dict[str, Any], path) -> None:
+    """Rank histograms and coverage against the binomial band, one column per unknown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    params = result["parameters"]
+    fig, axes = plt.subplots(2, len(params), figsize=(3.2 * len(params), 5.5), squeeze=False)
+    for col, (name, entry) in enumerate(params.items()):
+        ax = axes[0, col]
+        if "sbc" in entry:
+            counts = entry["sbc"]["counts"]
+            n = entry["num_datasets"]
+            ax.bar(range(len(counts)), counts, width=1.0, color="0.6", edgecolor="k")
+            lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / len(counts))
+            ax.axhspan(lo, hi, color="C0", alpha=0.2, label="99% band if uniform")
+            ax.set_title(f"{name}: SBC ranks (p = {entry['sbc']['p_value']:.2g})")
+            ax.set_xlabel("rank bin")
+        ax = axes[1, col]
+        levels = [float(k) for k in entry["coverage"]]
+        cov = list(entry["coverage"].values())
+        bands = np.array(list(entry["band"].values()))
+        ax.errorbar(levels, levels, yerr=[np.array(levels) - bands[:, 0],
+                                          bands[:, 1] - np.array(levels)],
+                    fmt="none", ecolor="C0", capsize=4, label="95% binomial band")
+        ax.plot(levels, cov, "ko", label="observed")
+        ax.plot([0.4, 1], [0.4, 1], "k:", lw=0.8)
+        ax.set_xlabel("nominal coverage")
+        ax.set_ylabel("empirical coverage")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{result['method']}: {result['num_datasets']} datasets")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""``bpinn run | summary | identify | methods``: parse, call the library, print.
+"""``bpinn run | summary | calibrate | identify | methods``: parse, call the library, print.
 
 Exit status 2 on bad input.
 """
@@ -38,6 +38,26 @@ def _parser() -> argparse.ArgumentParser:
     summ = sub.add_parser("summary", help="print the summary table of a results file")
     summ.add_argument("results", type=Path, help="posterior.nc (or its directory)")
     summ.add_argument("--json", action="store_true", help="print summary as JSON")
+
+    cal = sub.add_parser("calibrate", help="coverage and SBC ranks over simulated datasets")
+    cal.add_argument("config", type=Path, help="TOML config file (its PDE needs a reference "
+                     "solver to simulate data)")
+    cal.add_argument("--datasets", type=int, required=True, help="number of datasets N")
+    cal.add_argument("--method", default=None, help="inference method (default: the config's)")
+    cal.add_argument("--truth", choices=("prior", "fixed"), default="prior",
+                     help="draw true values from the priors, or use the config's [truth]")
+    cal.add_argument("--with-reference", action="store_true",
+                     help="also run the reference inversion on each dataset, for bias and sd "
+                     "relative to the gold standard")
+    cal.add_argument("--jobs", type=int, default=1, help="datasets run in parallel processes")
+    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--num-warmup", type=int, default=None)
+    cal.add_argument("--num-samples", type=int, default=None)
+    cal.add_argument("--num-chains", type=int, default=None)
+    cal.add_argument("-o", "--outdir", type=Path, default=None,
+                     help="output directory (default: results/calibration_<config folder>)")
+    cal.add_argument("--overwrite", action="store_true")
+    cal.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ident = sub.add_parser("identify", help="what the data determine and what they leave open")
     ident.add_argument("results", type=Path, help="posterior.nc (or its directory)")
@@ -160,6 +180,37 @@ def _cmd_identify(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from bpinn.calibration import calibrate, plot_calibration
+    from bpinn.config import ConfigError
+    from bpinn.inference.results import atomic_write_bytes
+
+    outdir = args.outdir or Path("results") / f"calibration_{args.config.resolve().parent.name}"
+    problem = _check_outdir(outdir, args.overwrite)
+    if problem:
+        return _error(problem)
+    overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
+                 "num_chains": args.num_chains}
+    try:
+        result = calibrate(args.config, num_datasets=args.datasets, method=args.method,
+                           truth=args.truth, seed=args.seed, jobs=args.jobs,
+                           with_reference=args.with_reference, overrides=overrides,
+                           progress=not args.quiet)
+    except ConfigError as err:
+        return _error(str(err))
+    outdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(outdir / "calibration.json", json.dumps(result, indent=2).encode())
+    plot_calibration(result, outdir / "calibration.png")
+    for name, entry in result["parameters"].items():
+        cov = ", ".join(f"{lvl}: {c:.2f} (band {b[0]:.2f}-{b[1]:.2f})" for (lvl, c), b in
+                        zip(entry["coverage"].items(), entry["band"].values(), strict=True))
+        sbc = f"; SBC p = {entry['sbc']['p_value']:.3g}" if "sbc" in entry else ""
+        print(f"{name}: coverage {cov}{sbc}; mean bias {entry['mean_bias']:.3g}")
+    print(f"wrote {outdir / 'calibration.json'} and {outdir / 'calibration.png'} "
+          f"({result['wall_s']:.0f} s)")
+    return 0
+
+
 def _cmd_methods(args) -> int:
     from bpinn.inference.methods import get_method, method_names
 
@@ -175,7 +226,7 @@ def _cmd_methods(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     commands = {"run": _cmd_run, "summary": _cmd_summary, "identify": _cmd_identify,
-                "methods": _cmd_methods}
+                "calibrate": _cmd_calibrate, "methods": _cmd_methods}
     return commands[args.command](args)
 
 

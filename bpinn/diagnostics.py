@@ -28,6 +28,7 @@ from scipy import stats
 IDENTIFIED = 0.5
 NOT_IDENTIFIED = 0.1
 PSENSE_THRESHOLD = 0.05  # Kallioinen et al. 2024
+MIN_PSENSE_DRAWS = 100  # Pareto smoothing fits a tail of ~3 sqrt(S) draws
 RHAT_MODES = 1.05  # above this, chains disagree by more than within-chain noise explains
 
 
@@ -202,6 +203,12 @@ def prior_sensitivity(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
     if "log_prior" not in dt.children or "log_likelihood" not in dt.children:
         return {"available": False, "reason": "results lack the log_prior/log_likelihood groups"}
     names = [n for n in var_names if n in dt["posterior"]]
+    ds = dt["posterior"]
+    num_draws = ds.sizes["chain"] * ds.sizes["draw"]
+    if num_draws < MIN_PSENSE_DRAWS:
+        return {"available": False,
+                "reason": f"{num_draws} draws; power-scaling needs at least {MIN_PSENSE_DRAWS} "
+                          "for its Pareto-smoothed importance weights"}
     prior = arviz_stats.psense(dt, var_names=names, group="prior")
     like = arviz_stats.psense(dt, var_names=names, group="likelihood")
     out: dict[str, Any] = {"available": True, "threshold": PSENSE_THRESHOLD, "parameters": {}}

@@ -89,3 +89,12 @@ def test_prior_sensitivity_flags_a_prior_driven_parameter():
     sens = prior_sensitivity(dt, ["theta", "phi"])["parameters"]
     assert sens["theta"]["verdict"] == "prior-driven: the data are weakly informative"
     assert sens["phi"]["verdict"] == "data-driven"
+
+
+def test_prior_sensitivity_needs_enough_draws():
+    rng = np.random.default_rng(2)
+    theta = rng.normal(size=(1, 8))
+    dt = build_datatree(posterior={"theta": theta}, log_prior={"theta": -0.5 * theta**2},
+                        log_likelihood={"y": -0.5 * theta**2})
+    out = prior_sensitivity(dt, ["theta"])
+    assert out["available"] is False and "at least 100" in out["reason"]

@@ -97,6 +97,10 @@ class Method:
 METHODS: dict[str, str] = {
     "nuts": "bpinn.inference.nuts:METHOD",
     "reference": "bpinn.inference.reference:METHOD",
+    "laplace": "bpinn.inference.laplace:LAPLACE",
+    "laplace_last_layer": "bpinn.inference.laplace:LAPLACE_LAST_LAYER",
+    "ensemble": "bpinn.inference.ensemble:ENSEMBLE",
+    "rto": "bpinn.inference.ensemble:RTO",
 }
 
 
