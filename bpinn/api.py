@@ -19,7 +19,7 @@ import numpy as np
 from bpinn import __version__
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
-from bpinn.diagnostics import identify
+from bpinn.diagnostics import identify, local_information
 from bpinn.inference.map import fit_map
 from bpinn.inference.methods import MethodContext, get_method
 from bpinn.inference.results import build_datatree, summarize, write_results
@@ -289,6 +289,8 @@ def run(
     attrs["exact_mcmc"] = method.exact_mcmc
     attrs["method_info"] = draws.info
     attrs["map_fits"] = _map_fits(reported, target, fit) if fit is not None else []
+    if fit is not None:
+        attrs["local_identifiability"] = local_information(model, target, ctx.best_map())
     dt = build_datatree(
         posterior=posterior,
         sample_stats={k: np.asarray(v) for k, v in draws.sample_stats.items()} or None,

@@ -23,11 +23,14 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from bpinn.inference.results import decode_attrs
+
 # Contraction thresholds for the verdicts: the data removed at least half of the prior variance
 # (identified) or less than a tenth of it (left to the prior).
 IDENTIFIED = 0.5
 NOT_IDENTIFIED = 0.1
 PSENSE_THRESHOLD = 0.05  # Kallioinen et al. 2024
+MAX_LOCAL_DIM = 4000  # dense GGN: dim^2 doubles (128 MB at 4000)
 MIN_PSENSE_DRAWS = 100  # Pareto smoothing fits a tail of ~3 sqrt(S) draws
 RHAT_MODES = 1.05  # above this, chains disagree by more than within-chain noise explains
 
@@ -256,6 +259,9 @@ def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, A
         "chain_agreement": chain_agreement(dt, var_names),
         "prior_sensitivity": prior_sensitivity(dt, var_names),
     }
+    local = decode_attrs(dt).get("local_identifiability")
+    if local:
+        out["local"] = local
     out["verdicts"] = _verdicts(out)
     return out
 
@@ -274,6 +280,13 @@ def _verdicts(report: dict[str, Any]) -> list[str]:
         informed = [d["combination"] for d in pd["directions"] if d["verdict"] == "identified"]
         if informed and len(informed) < len(pd["directions"]):
             lines.append("the data determine " + "; ".join(informed))
+    local = report.get("local") or {}
+    for key, what in (("bpinn", "B-PINN"), ("exact_forward_model", "exact forward model")):
+        spec = local.get(key) or {}
+        if spec.get("available", True) and "directions" in spec:
+            lines.append(f"at the MAP ({what}): {spec['num_data_informed']} of "
+                         f"{len(spec['directions'])} coefficient direction(s) informed more by "
+                         "the data than by the prior")
     agreement = report["chain_agreement"]
     if agreement.get("disagreeing"):
         lines.append(agreement["verdict"])
@@ -296,3 +309,86 @@ def format_identifiability(report: dict[str, Any]) -> str:
             lines.append(f"    {d['combination']:<40} posterior/prior variance "
                          f"{d['variance_ratio']:.3g}  ({d['verdict']})")
     return "\n".join(lines)
+
+
+def local_information(model, target, position, num_prior_draws: int = 4000) -> dict[str, Any]:
+    """Fisher / Gauss-Newton analysis at a MAP, in units of the prior (cf. hIPPYlib).
+
+    With the GGN precision ``H`` over all parameters at ``position`` (network weights included,
+    so they are marginalised under the local Gaussian rather than held fixed), the covariance of
+    the unconstrained coefficients is the coefficient block of ``H^-1``; whitened by the prior
+    sds ``s`` its eigenvalues ``lambda`` are variance ratios, and ``mu = 1/lambda - 1`` are the
+    eigenvalues of the prior-preconditioned data-misfit Hessian: ``mu > 1`` marks a direction the
+    data inform more than the prior does. Where a reference solver exists, the same spectrum is
+    computed from the exact forward model's sensor Jacobian (``J^T Sigma^-1 J``), which shows
+    what the readings could determine with the PDE solved exactly.
+    """
+    import jax
+    import jax.numpy as jnp
+    from numpyro.distributions.transforms import ExpTransform, biject_to
+
+    from bpinn.inference.laplace import ggn_precision
+
+    names = [n for n in model.unknown_coefficients
+             if target.site_slices[n][1] - target.site_slices[n][0] == 1]
+    if target.dim > MAX_LOCAL_DIM:
+        return {"available": False, "reason": f"{target.dim} parameters: the dense Gauss-Newton "
+                f"matrix is skipped above {MAX_LOCAL_DIM}"}
+    if not names:
+        return {"available": False, "reason": "no scalar unknown coefficients"}
+    idx = np.array([target.site_slices[n][0] for n in names])
+    prior_sd = []
+    for i, n in enumerate(names):
+        d = model.problem.coefficients[n].distribution()
+        draws = d.sample(jax.random.key(i), (num_prior_draws,))
+        prior_sd.append(float(jnp.std(biject_to(d.support).inv(draws))))
+    s = np.asarray(prior_sd)
+    labels = [f"log {n}" if isinstance(biject_to(model.problem.coefficients[n].distribution()
+                                                  .support), ExpTransform) else n
+              for n in names]
+    precision = np.asarray(jax.jit(lambda p: ggn_precision(model.model, target, p))(position))
+    cov = np.linalg.inv(precision)[np.ix_(idx, idx)]
+    out: dict[str, Any] = {"available": True, "names": labels,
+                           "bpinn": _spectrum(cov / np.outer(s, s), s, labels)}
+    try:
+        from bpinn.reference.registry import problem_forward
+
+        forward = problem_forward(model.problem)
+    except ValueError as err:
+        out["exact_forward_model"] = {"available": False, "reason": str(err)}
+        return out
+    values = target.constrained(position)
+    sigma = values.get("sigma", getattr(model.problem.noise, "value", None))
+    noise = np.asarray(model.noise_per_reading(sigma))
+
+    def readings(sub):
+        v = target.constrained(position.at[idx].set(sub))
+        return forward(model.coefficient_values(v))
+
+    jac = np.asarray(jax.jacfwd(readings)(position[idx]))  # (num_readings, num_coefficients)
+    misfit = (jac / noise[:, None] ** 2).T @ jac
+    whitened = np.outer(s, s) * misfit  # prior-preconditioned data-misfit Hessian
+    mu, vec = np.linalg.eigh(whitened)
+    out["exact_forward_model"] = {
+        "available": True,
+        **_spectrum(np.linalg.inv(np.eye(len(s)) + whitened), s, labels, mu=mu, vec=vec),
+    }
+    return out
+
+
+def _spectrum(ratio: np.ndarray, prior_sd: np.ndarray, labels: list[str], mu=None, vec=None):
+    """Eigen-decomposition of a prior-whitened covariance (variance ratios) as named directions,
+    least informed first; ``mu = 1/ratio - 1`` is the data-to-prior information ratio."""
+    if mu is None:
+        lam, vec = np.linalg.eigh(ratio)
+        mu = 1.0 / lam - 1.0
+    order = np.argsort(mu)
+    directions = []
+    for i in order:
+        a = vec[:, i] / prior_sd
+        a = a / np.max(np.abs(a))
+        a = a * np.sign(a[np.argmax(np.abs(a) > 0.05)])
+        directions.append({"combination": _combination(a, labels),
+                           "information_ratio": float(mu[i]),
+                           "variance_ratio": float(1.0 / (1.0 + mu[i]))})
+    return {"directions": directions, "num_data_informed": int(np.sum(mu > 1.0))}

@@ -98,3 +98,23 @@ def test_prior_sensitivity_needs_enough_draws():
                         log_likelihood={"y": -0.5 * theta**2})
     out = prior_sensitivity(dt, ["theta"])
     assert out["available"] is False and "at least 100" in out["reason"]
+
+
+def test_local_information_on_the_heat_case(heat_context):
+    """Gauss-Newton at the MAP: the variance ratio of log D must give the posterior sd.
+
+    Exact forward model: the sd of D from the grid posterior is 0.00118 at D ~ 0.0691 (log-scale
+    sd 0.0171; the prior sd of log D is 1). The linearisation at the MAP and the sample sd differ
+    by curvature and sigma uncertainty, so allow 20%. B-PINN: NUTS on this context gives log-scale
+    sd 0.00136 / 0.0673 = 0.0202; same 20% allowance.
+    """
+    from bpinn.diagnostics import local_information
+
+    ctx = heat_context()
+    info = local_information(ctx.model, ctx.target, ctx.best_map())
+    assert info["names"] == ["log D"]
+    exact = info["exact_forward_model"]["directions"][0]
+    bpinn = info["bpinn"]["directions"][0]
+    assert np.sqrt(exact["variance_ratio"]) == pytest.approx(0.0171, rel=0.2)
+    assert np.sqrt(bpinn["variance_ratio"]) == pytest.approx(0.0202, rel=0.2)
+    assert info["exact_forward_model"]["num_data_informed"] == 1
