@@ -96,6 +96,10 @@ class Method:
 
 METHODS: dict[str, str] = {
     "nuts": "bpinn.inference.nuts:METHOD",
+    "svi_meanfield": "bpinn.inference.variational:SVI_MEANFIELD",
+    "svi_lowrank": "bpinn.inference.variational:SVI_LOWRANK",
+    "svi_structured": "bpinn.inference.variational:SVI_STRUCTURED",
+    "pathfinder": "bpinn.inference.variational:PATHFINDER",
     "reference": "bpinn.inference.reference:METHOD",
     "laplace": "bpinn.inference.laplace:LAPLACE",
     "laplace_last_layer": "bpinn.inference.laplace:LAPLACE_LAST_LAYER",

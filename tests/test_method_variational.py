@@ -1,0 +1,287 @@
+"""Variational methods: closed-form answers on a linear-Gaussian model, then the heat case.
+
+On a Gaussian target the optimal guide of each family is known: a full-covariance guide (or a
+low-rank one whose rank covers the dimension) is the posterior itself; a mean-field guide has
+the posterior means and marginal precisions equal to the diagonal of the posterior precision
+matrix; a guide factorised into blocks has, per block, the inverse of that block of the
+precision matrix. Pathfinder on a quadratic target recovers the Gaussian from its L-BFGS path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+from bpinn.api import run
+from bpinn.config import InferenceSettings
+from bpinn.inference.map import MAPResult
+from bpinn.inference.methods import MethodContext, get_method
+from bpinn.inference.target import make_target
+from bpinn.inference.variational import (
+    elbo_convergence,
+    fit_svi,
+    meanfield_guide,
+    run_pathfinder,
+    thin,
+)
+
+# ---- the linear-Gaussian toy ---------------------------------------------------------------
+# y = A theta + N(0, NOISE^2), theta = (coef, weights) ~ N(0, PRIOR_SD^2); columns of A are
+# mixed so that the posterior is correlated (|corr| up to 0.54) and the mean-field variances
+# are 0.38 to 0.85 of the marginal ones.
+NOISE, PRIOR_SD = 0.5, 2.0
+_A = jax.random.normal(jax.random.key(3), (8, 5))
+_A = _A.at[:, 1].add(0.8 * _A[:, 0]).at[:, 2].add(0.7 * _A[:, 0])
+_Y = (_A @ jnp.array([1.0, -0.5, 0.3, 2.0, -1.0])
+      + NOISE * jax.random.normal(jax.random.key(4), (8,)))
+PRECISION = _A.T @ _A / NOISE**2 + jnp.eye(5) / PRIOR_SD**2
+COV = jnp.linalg.inv(PRECISION)
+MEAN = COV @ (_A.T @ _Y) / NOISE**2
+SD = jnp.sqrt(jnp.diag(COV))
+COEF, WEIGHTS = slice(0, 2), slice(2, 5)  # flat layout: sites sorted by name, coef first
+
+
+def linear_gaussian_model(physics_weight=1.0):
+    del physics_weight
+    coef = numpyro.sample("coef", dist.Normal(0.0, PRIOR_SD).expand([2]).to_event(1))
+    weights = numpyro.sample("weights", dist.Normal(0.0, PRIOR_SD).expand([3]).to_event(1))
+    theta = jnp.concatenate([coef, weights])
+    numpyro.sample("y", dist.Normal(_A @ theta, NOISE).to_event(1), obs=_Y)
+
+
+NUM_CHAINS, NUM_SAMPLES = 4, 2500
+TOY_SETTINGS = InferenceSettings(num_chains=NUM_CHAINS, num_samples=NUM_SAMPLES, svi_steps=4000,
+                                 svi_learning_rate=0.01, svi_num_particles=16, svi_rank=8)
+
+
+def toy_context(settings=TOY_SETTINGS) -> MethodContext:
+    """A hand-built context: the MAP fit is the exact posterior mode."""
+    target = make_target(jax.random.key(0), linear_gaussian_model)
+    mode = target.from_constrained({"coef": MEAN[COEF], "weights": MEAN[WEIGHTS]})
+    starts = mode + 2.0 * jax.random.normal(jax.random.key(1), (settings.num_chains, 5))
+    fit = MAPResult(position=mode[None], logdensity=target.logdensity_fn(mode)[None],
+                    trace=None, compile_seconds=0.0)
+    return MethodContext(model=SimpleNamespace(model=linear_gaussian_model), target=target,
+                         settings=settings, starts=starts, map_fit=fit)
+
+
+def draws_moments(draws):
+    flat = np.asarray(draws.position).reshape(-1, 5)
+    return flat.mean(0), np.cov(flat.T)
+
+
+# Bounds for draws of a fitted guide (10000 draws): the Monte Carlo error of a mean is 0.01 sd
+# and of a correlation-scaled covariance entry about 0.014; the optimisation noise of the
+# fitted parameters (measured for the mean-field guide over 8 seeds: means within 0.05 sd,
+# precisions within 3%) adds to it. Means within 0.15 sd, covariances within 0.08 in units of
+# sd_i sd_j.
+MEAN_TOL_SD, COV_TOL = 0.15, 0.08
+
+
+def assert_gaussian(mean, cov, expected_mean, expected_cov, cov_tol=COV_TOL):
+    sd = np.sqrt(np.diag(expected_cov))
+    np.testing.assert_array_less(np.abs(mean - expected_mean) / sd, MEAN_TOL_SD)
+    np.testing.assert_array_less(np.abs(cov - expected_cov) / np.outer(sd, sd), cov_tol)
+
+
+def test_meanfield_optimum_has_the_diagonal_precisions():
+    """Mean-field optimum for a Gaussian: the posterior means, and precision = diag(PRECISION)
+    (not 1 / diag(COV), which is 1.2 to 2.7 times smaller here).
+
+    Tolerance from the optimisation noise of the final guide (final learning rate 5e-4, 16
+    particles): over seeds 0-7 the precisions were within 3.1% and the means within 0.05
+    mean-field sd; bounds 6% and 0.15.
+    """
+    model = linear_gaussian_model
+    init = {"coef": MEAN[COEF], "weights": MEAN[WEIGHTS]}
+    fit, timing = fit_svi(jax.random.key(11), model, meanfield_guide(model, init),
+                          num_steps=4000, learning_rate=0.01, num_particles=16)
+    p = fit.params
+    loc = jnp.concatenate([p["coef_auto_loc"], p["weights_auto_loc"]])
+    scale = jnp.concatenate([p["coef_auto_scale"], p["weights_auto_scale"]])
+    meanfield_sd = 1.0 / jnp.sqrt(jnp.diag(PRECISION))
+    np.testing.assert_array_less(np.abs(loc - MEAN) / meanfield_sd, 0.15)
+    np.testing.assert_allclose(1.0 / scale**2, jnp.diag(PRECISION), rtol=0.06)
+    assert elbo_convergence(fit.elbo)["elbo_converged"]
+    assert {"compile_s", "optimization_s"} <= set(timing)
+
+
+def test_meanfield_method_draws_have_the_diagonal_precisions():
+    draws = get_method("svi_meanfield").run(jax.random.key(12), toy_context())
+    mean, cov = draws_moments(draws)
+    meanfield_cov = jnp.diag(1.0 / jnp.diag(PRECISION))
+    assert_gaussian(mean, cov, MEAN, meanfield_cov)
+    assert draws.position.shape == (NUM_CHAINS, NUM_SAMPLES, 5)
+    assert draws.sample_stats["lp"].shape == (NUM_CHAINS, NUM_SAMPLES)
+    json.dumps(draws.info)
+
+
+def test_lowrank_recovers_mean_and_covariance():
+    """Rank 8 >= dimension 5: the family contains the posterior."""
+    draws = get_method("svi_lowrank").run(jax.random.key(13), toy_context())
+    mean, cov = draws_moments(draws)
+    assert_gaussian(mean, cov, MEAN, COV)
+
+
+def test_structured_optimum_is_blockwise():
+    """Coefficients full-rank, weights mean-field, the two independent: the optimum has the
+    posterior means, coef covariance inv(PRECISION[coef, coef]) (0.74 and 0.88 of the
+    marginal variances here), weight variances 1 / diag(PRECISION) and no cross-covariance."""
+    draws = get_method("svi_structured").run(jax.random.key(14), toy_context())
+    mean, cov = draws_moments(draws)
+    expected = np.zeros((5, 5))
+    expected[COEF, COEF] = np.linalg.inv(PRECISION[COEF, COEF])
+    expected[WEIGHTS, WEIGHTS] = np.diag(1.0 / np.diag(PRECISION[WEIGHTS, WEIGHTS]))
+    assert_gaussian(mean, cov, MEAN, expected)
+
+
+# Pathfinder's covariance is an L-BFGS estimate, not exact even on a quadratic, and the ELBO
+# (16 draws) that picks it along the path cannot tell apart Gaussians whose variances differ
+# by 10-20%: per path, variances were 0.74 to 1.54 times the truth (seeds 15-17, 12 paths);
+# pooled over 4 paths the worst covariance error was 0.06 to 0.13 sd_i sd_j (seeds 15-20).
+# Bound 0.25: still far from a unit covariance (variances 0.03 to 0.12 here) or a mean-field
+# one (correlation -0.54 lost).
+PATHFINDER_COV_TOL = 0.25
+
+
+def test_pathfinder_recovers_mean_and_covariance():
+    """From dispersed starts (a start at the exact mode has no path: see the next test)."""
+    ctx = toy_context()
+    result, timing = run_pathfinder(jax.random.key(15), ctx.target, ctx.starts,
+                                    num_samples=NUM_SAMPLES)
+    flat = np.asarray(result.position).reshape(-1, 5)
+    assert_gaussian(flat.mean(0), np.cov(flat.T), MEAN, COV, cov_tol=PATHFINDER_COV_TOL)
+    assert np.all(np.asarray(result.num_iterations) >= 5)
+    assert {"compile_s", "optimization_s", "sampling_s"} <= set(timing)
+
+
+def test_pathfinder_warns_when_the_path_is_empty():
+    """The toy's MAP fit is the exact mode: no L-BFGS step, no covariance estimate."""
+    draws = get_method("pathfinder").run(jax.random.key(16), toy_context())
+    assert "warning" in draws.info
+    assert draws.info["path_num_iterations"] == [0]
+
+
+def test_elbo_convergence_check():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 5.0, 1000)
+    flat = elbo_convergence(-100.0 + noise)
+    assert flat["elbo_converged"] and "warning" not in flat
+    # rising by 10 per 100 steps against noise sd 5: the windows differ by about 10, the
+    # threshold is 2 * 5 / sqrt(100) = 1
+    rising = elbo_convergence(-200.0 + 0.1 * np.arange(1000) + noise)
+    assert not rising["elbo_converged"] and "still rising" in rising["warning"]
+    assert not elbo_convergence(np.full(100, np.nan))["elbo_converged"]
+
+
+def test_thin_keeps_at_most_max_points_and_the_last():
+    values = thin(np.arange(1234.0), 500)
+    assert len(values) <= 500 and values[-1] == 1233.0 and isinstance(values[0], float)
+    assert thin([1.0, 2.0]) == [1.0, 2.0]
+
+
+# ---- the heat case -------------------------------------------------------------------------
+# NUTS on the same context: D = 0.0673 +- 0.00136 (from the task that set these tests).
+TRUE_D, NUTS_SD_D = 0.07, 0.00136
+HEAT_SVI_STEPS = 2000
+VI_METHODS = ("svi_meanfield", "svi_lowrank", "svi_structured", "pathfinder")
+
+
+@pytest.fixture(scope="module")
+def heat_draws(heat_context):
+    """``heat_draws(method)``: (ctx, draws, wall seconds, D draws), one run per method."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            ctx = heat_context(svi_steps=HEAT_SVI_STEPS)
+            t0 = time.perf_counter()
+            draws = get_method(name).run(jax.random.key(0), ctx)
+            wall = time.perf_counter() - t0
+            flat = draws.position.reshape(-1, ctx.target.dim)
+            d = np.asarray(jax.vmap(ctx.target.constrained)(flat)["D"])
+            print(f"\n{name}: D = {d.mean():.5f} +- {d.std():.5f} "
+                  f"(sd / sd_NUTS = {d.std() / NUTS_SD_D:.2f}), wall {wall:.1f} s, "
+                  f"timing {draws.timing}")
+            cache[name] = (ctx, draws, wall, d)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", VI_METHODS)
+def test_heat_draws_are_well_formed(heat_draws, name):
+    ctx, draws, _, d = heat_draws(name)
+    inf = ctx.settings
+    assert draws.position.shape == (inf.num_chains, inf.num_samples, ctx.target.dim)
+    assert np.all(np.isfinite(np.asarray(draws.position)))
+    assert np.all(np.isfinite(np.asarray(draws.sample_stats["lp"])))
+    assert get_method(name).exact_mcmc is False
+    json.dumps(draws.info)
+    if name.startswith("svi"):
+        trace = draws.info["elbo_trace"]
+        assert 0 < len(trace) <= 500 and all(isinstance(x, float) for x in trace)
+        assert draws.info["svi_steps"] == HEAT_SVI_STEPS
+    else:
+        assert len(draws.info["path_elbo"]) == inf.num_chains
+    assert {"compile_s", "optimization_s", "sampling_s"} <= set(draws.timing)
+    assert np.all((d > 0.0) & (d < 1.0))
+
+
+# Measured (2 cores): every SVI guide is overconfident (sd of D about a quarter of NUTS's) and
+# drifts away from the MAP as it runs (see bpinn/inference/variational.py): the truth is far
+# outside mean +- 3 sd. These stay strict xfails, so a change that makes them pass shows.
+_OVERCONFIDENT = pytest.mark.xfail(
+    strict=True, reason="measured: D sd about 0.25 of NUTS's and the mean drifts off the MAP, "
+                        "so 0.07 lies outside mean +- 3 sd")
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("svi_meanfield", marks=_OVERCONFIDENT),
+    pytest.param("svi_lowrank", marks=_OVERCONFIDENT),
+    pytest.param("svi_structured", marks=_OVERCONFIDENT),
+    "pathfinder",
+])
+def test_heat_recovers_D_within_three_of_its_sd(heat_draws, name):
+    _, _, _, d = heat_draws(name)
+    assert abs(d.mean() - TRUE_D) < 3 * d.std()
+
+
+def test_heat_meanfield_is_narrower_than_nuts(heat_draws):
+    """Theory for Gaussians: mean-field variance = 1 / precision_ii <= marginal variance."""
+    _, _, _, d = heat_draws("svi_meanfield")
+    assert d.std() < NUTS_SD_D
+
+
+# ---- end to end ----------------------------------------------------------------------------
+
+
+def test_api_run_svi_meanfield(heat_case):
+    config = heat_case(
+        inference={"num_chains": 2, "num_samples": 20, "map_adam_steps": 300,
+                   "map_lbfgs_steps": 20, "svi_steps": 200},
+        model={"width": 8, "num_collocation": 32},
+    )
+    result = run(config, method="svi_meanfield")
+    summary = result.summary
+    assert summary["exact_mcmc"] is False
+    info = summary["method_info"]
+    assert 0 < len(info["elbo_trace"]) <= 500
+    assert isinstance(info["elbo_converged"], bool)
+    assert summary["method_limitations"]
+    assert any("approximation, not MCMC" in w for w in summary["diagnostics"]["warnings"])
+    assert result.datatree["posterior"]["D"].shape == (2, 20)
+    json.dumps(summary, default=str)
+
+
+def test_svi_check_rejects_too_few_steps():
+    with pytest.raises(ValueError, match="svi_steps"):
+        get_method("svi_meanfield").check(None, InferenceSettings(svi_steps=10))
