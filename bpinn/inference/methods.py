@@ -105,6 +105,8 @@ METHODS: dict[str, str] = {
     "laplace_last_layer": "bpinn.inference.laplace:LAPLACE_LAST_LAYER",
     "ensemble": "bpinn.inference.ensemble:ENSEMBLE",
     "rto": "bpinn.inference.ensemble:RTO",
+    "numpyro_nuts": "bpinn.inference.numpyro_mcmc:METHOD",
+    "hmc": "bpinn.inference.hmc:METHOD",
 }
 
 
