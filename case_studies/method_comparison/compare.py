@@ -11,7 +11,7 @@ including compilation, and ESS of D per second for the MCMC methods. Writes
 Usage, from the repository root:
 
     .venv/bin/python case_studies/method_comparison/compare.py [--methods nuts,svi_meanfield]
-        [--out results/method_comparison] [--no-readme]
+        [--out results/method_comparison] [--no-readme] [--append]
 """
 
 from __future__ import annotations
@@ -132,16 +132,22 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(method_names()))
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "method_comparison")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of other methods already in OUT/comparison.json")
     args = parser.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         get_method(m)  # an unknown name fails here, before any run
     rows, exact = compare(methods, args.out)
+    saved = args.out / "comparison.json"
+    if args.append and saved.is_file():
+        ran = {r["method"] for r in rows}
+        rows = [r for r in json.loads(saved.read_text())["rows"] if r["method"] not in ran] + rows
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python "
                f"{platform.python_version()}, jax {jax.__version__}; {date.today()}")
     text = table(rows, exact) + f"\nMachine: {machine}.\n"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "comparison.json").write_text(
+    saved.write_text(
         json.dumps({"rows": rows, "exact": exact, "machine": machine}, indent=2))
     print(text)
     readme = HERE / "README.md"
