@@ -33,6 +33,7 @@ PSENSE_THRESHOLD = 0.05  # Kallioinen et al. 2024
 MAX_LOCAL_DIM = 4000  # dense GGN: dim^2 doubles (128 MB at 4000)
 MIN_PSENSE_DRAWS = 100  # Pareto smoothing fits a tail of ~3 sqrt(S) draws
 RHAT_MODES = 1.05  # above this, chains disagree by more than within-chain noise explains
+SHIFT_WARNING = 2.0  # prior sds a barely-narrowed direction may move before it is flagged
 
 
 def _scalar_entries(ds: xr.Dataset, names: list[str]) -> dict[str, np.ndarray]:
@@ -84,6 +85,7 @@ def contraction(dt: xr.DataTree, var_names: list[str]) -> dict[str, dict[str, An
         out[label] = {
             "scale": scale,
             "contraction": float(c),
+            "shift_in_prior_sd": float((np.mean(a) - np.mean(b)) / np.std(b)),
             "overlap": _overlap(a, b),
             "verdict": _verdict(c),
         }
@@ -122,13 +124,16 @@ def principal_directions(dt: xr.DataTree, coefficient_names: list[str]) -> dict[
     cov = np.atleast_2d(np.cov(post))
     corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
     lam, u = np.linalg.eigh(cov / np.outer(s, s))
+    mean_shift = (post.mean(axis=1) - prior.mean(axis=1)) / s  # in prior sds, per coefficient
     directions = []
     for i in np.argsort(lam)[::-1]:  # least informed first
         a = u[:, i] / s
         a = a / np.max(np.abs(a))
-        a = a * np.sign(a[np.argmax(np.abs(a) > 0.05)])  # first visible term positive
+        sign = np.sign(a[np.argmax(np.abs(a) > 0.05)])
+        a = a * sign  # first visible term positive
         c = float(1.0 - lam[i])
         directions.append({
+            "shift_in_prior_sd": float(sign * u[:, i] @ mean_shift),
             "combination": _combination(a, labels),
             "weights": dict(zip(labels, map(float, a), strict=True)),
             "variance_ratio": float(lam[i]),
@@ -277,6 +282,12 @@ def _verdicts(report: dict[str, Any]) -> list[str]:
             if d["verdict"] != "identified":
                 lines.append(f"{d['combination']} is {d['verdict']} (contraction "
                              f"{100 * d['contraction']:.3g}%)")
+                if abs(d.get("shift_in_prior_sd", 0.0)) > SHIFT_WARNING:
+                    lines.append(
+                        f"{d['combination']} was not narrowed by the data but moved "
+                        f"{d['shift_in_prior_sd']:+.2g} prior sds: something other than the "
+                        "readings pulls it (for a B-PINN, typically a residual likelihood whose "
+                        "size grows with the coefficients; write the residual so it does not)")
         informed = [d["combination"] for d in pd["directions"] if d["verdict"] == "identified"]
         if informed and len(informed) < len(pd["directions"]):
             lines.append("the data determine " + "; ".join(informed))
