@@ -175,7 +175,10 @@ def _cmd_identify(args) -> int:
     dt, nc = _read_results_arg(args.results)
     if dt is None:
         return _error(nc)
-    report = identify(dt)
+    try:
+        report = identify(dt)
+    except ValueError as err:
+        return _error(f"{nc}: {err}")
     print(json.dumps(report, indent=2) if args.json else format_identifiability(report))
     return 0
 

@@ -254,21 +254,52 @@ def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, A
     var_names : unknowns to examine (default: every posterior variable except the network
         weights); those not named ``sigma*`` are treated as PDE coefficients.
     """
+    missing = [g for g in ("posterior", "prior") if g not in dt.children]
+    if missing:
+        raise ValueError(
+            f"the results have no {' or '.join(missing)} group (groups: {sorted(dt.children)}); "
+            "identifiability needs posterior and prior draws: produce the results with "
+            "`bpinn run CONFIG`, which writes both")
     if var_names is None:
         var_names = [v for v in dt["posterior"].data_vars if v != "weights"]
     coefficients = [v for v in var_names if not v.startswith("sigma")]
     out = {
-        "contraction": contraction(dt, var_names) if "prior" in dt.children else {},
-        "principal_directions": (principal_directions(dt, coefficients)
-                                 if "prior" in dt.children else {}),
+        "contraction": contraction(dt, var_names),
+        "principal_directions": principal_directions(dt, coefficients),
         "chain_agreement": chain_agreement(dt, var_names),
         "prior_sensitivity": prior_sensitivity(dt, var_names),
     }
-    local = decode_attrs(dt).get("local_identifiability")
+    attrs = decode_attrs(dt)
+    local = attrs.get("local_identifiability")
     if local:
         out["local"] = local
     out["verdicts"] = _verdicts(out)
+    caveat = _method_caveat(str(attrs.get("method", "")), attrs.get("exact_mcmc"))
+    if caveat:
+        out["method_caveat"] = caveat
+        out["verdicts"].insert(0, caveat)
     return out
+
+
+# What each approximation's draws cannot show, for the diagnostics that read them.
+_CAVEATS = {
+    "svi_meanfield": "mean-field VI cannot show correlations between unknowns: the principal "
+                     "and null directions below are those of a diagonal approximation and are "
+                     "unreliable, and it understates variances (contraction is overstated)",
+    "laplace_last_layer": "last-layer Laplace ignores the hidden-layer uncertainty: contraction "
+                          "is overstated",
+    "ensemble": "a deep ensemble's spread measures optimisation scatter, not a posterior: "
+                "contraction and directions are indicative only",
+}
+
+
+def _method_caveat(method: str, exact_mcmc) -> str | None:
+    if method in _CAVEATS:
+        return f"{method}: {_CAVEATS[method]}"
+    if exact_mcmc is False:
+        return (f"{method} is an approximation: contraction and directions describe the "
+                "approximation, which may be narrower or differently shaped than the posterior")
+    return None
 
 
 def _verdicts(report: dict[str, Any]) -> list[str]:

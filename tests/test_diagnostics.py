@@ -118,3 +118,21 @@ def test_local_information_on_the_heat_case(heat_context):
     assert np.sqrt(exact["variance_ratio"]) == pytest.approx(0.0171, rel=0.2)
     assert np.sqrt(bpinn["variance_ratio"]) == pytest.approx(0.0202, rel=0.2)
     assert info["exact_forward_model"]["num_data_informed"] == 1
+
+
+def test_identify_names_a_missing_group_and_the_command(tmp_path):
+    from bpinn.cli import main
+    from bpinn.inference.results import write_results
+
+    dt = build_datatree(posterior={"k": np.ones((2, 10))})
+    with pytest.raises(ValueError, match="no prior group.*bpinn run CONFIG"):
+        identify(dt)
+    write_results(tmp_path, dt, {"method": "nuts"})
+    assert main(["identify", str(tmp_path)]) == 2
+
+
+def test_identify_warns_that_mean_field_cannot_show_correlations():
+    dt = product_identified_tree()
+    dt.attrs.update({"method": "svi_meanfield"})
+    report = identify(dt)
+    assert report["verdicts"][0].startswith("svi_meanfield: mean-field VI cannot show correlations")
