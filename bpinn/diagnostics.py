@@ -434,3 +434,51 @@ def _spectrum(ratio: np.ndarray, prior_sd: np.ndarray, labels: list[str], mu=Non
                            "information_ratio": float(mu[i]),
                            "variance_ratio": float(1.0 / (1.0 + mu[i]))})
     return {"directions": directions, "num_data_informed": int(np.sum(mu > 1.0))}
+
+
+def rank_sensor_candidates(coefficient_draws: dict[str, np.ndarray], u_draws: np.ndarray,
+                           noise_sd: float, *, log_scale: bool = True) -> list[dict[str, Any]]:
+    """Where to put the next sensor: candidates ranked by expected information about the
+    coefficients, from posterior draws alone (any method).
+
+    For each candidate point c, the coefficients theta (log scale for positive ones) and a new
+    reading ``y_c = u(c) + noise`` are approximated as jointly Gaussian with the draws' moments
+    (an ensemble-Kalman view). The expected information gain is the mutual information
+    ``0.5 log(Var(y_c) / Var(y_c | theta))`` with ``Var(y_c | theta) = Var(u_c) -
+    Cov(u_c, theta) Cov(theta)^-1 Cov(theta, u_c) + noise_sd^2``; the expected posterior
+    variance reduction of each coefficient is ``Cov(theta_i, u_c)^2 / Var(y_c)``.
+
+    Parameters
+    ----------
+    coefficient_draws : name -> (S,) posterior draws.
+    u_draws : (S, M) the predicted field at the M candidate points, same draws.
+    noise_sd : the sensor noise sd of the new reading.
+
+    Returns
+    -------
+    One dict per candidate (``index``, ``information_gain`` in nats, ``variance_reduction`` per
+    coefficient as a fraction of its current variance), most informative first.
+    """
+    names = list(coefficient_draws)
+    theta = np.stack([np.log(coefficient_draws[n]) if log_scale and
+                      np.all(coefficient_draws[n] > 0) else coefficient_draws[n]
+                      for n in names], axis=1)
+    u = np.asarray(u_draws)
+    if u.ndim != 2 or u.shape[0] != theta.shape[0]:
+        raise ValueError(f"u_draws must be (num_draws={theta.shape[0]}, num_candidates); "
+                         f"got {u.shape}")
+    theta_c = theta - theta.mean(0)
+    u_c = u - u.mean(0)
+    n = theta.shape[0] - 1
+    cov_tt = np.atleast_2d(theta_c.T @ theta_c / n)
+    cov_tu = theta_c.T @ u_c / n  # (p, M)
+    var_u = np.sum(u_c**2, axis=0) / n
+    explained = np.sum(cov_tu * np.linalg.solve(cov_tt, cov_tu), axis=0)
+    var_y = var_u + noise_sd**2
+    var_y_given_theta = np.maximum(var_u - explained, 0.0) + noise_sd**2
+    gain = 0.5 * np.log(var_y / var_y_given_theta)
+    reduction = cov_tu**2 / var_y / np.diag(cov_tt)[:, None]
+    order = np.argsort(-gain)
+    return [{"index": int(j), "information_gain": float(gain[j]),
+             "variance_reduction": {n: float(reduction[i, j]) for i, n in enumerate(names)}}
+            for j in order]

@@ -136,3 +136,21 @@ def test_identify_warns_that_mean_field_cannot_show_correlations():
     dt.attrs.update({"method": "svi_meanfield"})
     report = identify(dt)
     assert report["verdicts"][0].startswith("svi_meanfield: mean-field VI cannot show correlations")
+
+
+def test_sensor_ranking_matches_the_linear_gaussian_answer():
+    """u(c) = theta * c for a scalar theta ~ N(0, 1) posterior: a reading at c with noise sd s
+    carries information 0.5 log(1 + c^2 / s^2) and reduces Var(theta) by c^2 / (c^2 + s^2).
+    The candidate c = 0 (a node of the field) carries none and must rank last."""
+    from bpinn.diagnostics import rank_sensor_candidates
+
+    rng = np.random.default_rng(3)
+    theta = rng.normal(0.0, 1.0, 200_000)
+    candidates = np.array([0.0, 0.5, 2.0, 1.0])
+    ranked = rank_sensor_candidates({"theta": theta}, theta[:, None] * candidates, 0.5,
+                                    log_scale=False)
+    assert [r["index"] for r in ranked] == [2, 3, 1, 0]
+    for r in ranked:
+        c = candidates[r["index"]]
+        assert r["information_gain"] == pytest.approx(0.5 * np.log(1 + c**2 / 0.25), abs=0.01)
+        assert r["variance_reduction"]["theta"] == pytest.approx(c**2 / (c**2 + 0.25), abs=0.01)
