@@ -107,6 +107,7 @@ METHODS: dict[str, str] = {
     "rto": "bpinn.inference.ensemble:RTO",
     "numpyro_nuts": "bpinn.inference.numpyro_mcmc:METHOD",
     "hmc": "bpinn.inference.hmc:METHOD",
+    "mclmc": "bpinn.inference.mclmc:METHOD",
 }
 
 
