@@ -184,13 +184,8 @@ def run_hmc(
 def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``hmc`` method: fixed-length HMC, whitened at the MAP fits like ``nuts``."""
     inf, target = ctx.settings, ctx.target
-    if inf.chain_init == "best_map":
-        centers = jnp.broadcast_to(ctx.best_map(), ctx.map_fit.position.shape)
-    else:
-        centers = ctx.map_fit.position
-    damping = jnp.zeros(target.dim)
-    if "weights" in target.site_slices:  # as ``nuts.sample``: damp the network weights only
-        damping = damping.at[slice(*target.site_slices["weights"])].set(inf.weight_damping)
+    centers = ctx.chain_centers()
+    damping = ctx.weight_damping()
     result, timing = run_hmc(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
         num_leapfrog_steps=inf.num_leapfrog_steps, target_acceptance=inf.target_acceptance,

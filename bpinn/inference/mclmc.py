@@ -292,12 +292,8 @@ def run_adjusted_mclmc(
 def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``mclmc`` method: adjusted MCLMC, whitened and centred exactly like ``nuts``."""
     inf, target = ctx.settings, ctx.target
-    if inf.chain_init == "best_map":
-        centers = jnp.broadcast_to(ctx.best_map(), ctx.map_fit.position.shape)
-    else:
-        centers = ctx.map_fit.position
-    weights = slice(*target.site_slices["weights"])
-    damping = jnp.zeros(target.dim).at[weights].set(inf.weight_damping)
+    centers = ctx.chain_centers()
+    damping = ctx.weight_damping()
     max_steps = float(2**inf.max_tree_depth - 1)
     result, timing = run_adjusted_mclmc(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,

@@ -51,6 +51,22 @@ class MethodContext:
         lp = jnp.where(jnp.isfinite(self.map_fit.logdensity), self.map_fit.logdensity, -jnp.inf)
         return self.map_fit.position[int(jnp.argmax(lp))]
 
+    def chain_centers(self) -> jnp.ndarray:
+        """(num_chains, dim) centres of the MAP-whitened samplers: every chain at the best MAP
+        (``chain_init = "best_map"``) or one MAP fit per chain (``"per_chain"``)."""
+        if self.settings.chain_init == "best_map":
+            return jnp.broadcast_to(self.best_map(), self.map_fit.position.shape)
+        return self.map_fit.position
+
+    def weight_damping(self) -> jnp.ndarray:
+        """(dim,) ``weight_damping`` on the network weights, 0 on coefficients and scales: added
+        to the preconditioning Hessian (see ``nuts.curvature_preconditioner`` for why)."""
+        damping = jnp.zeros(self.target.dim)
+        if "weights" in self.target.site_slices:
+            weights = slice(*self.target.site_slices["weights"])
+            damping = damping.at[weights].set(self.settings.weight_damping)
+        return damping
+
 
 class Draws(NamedTuple):
     """What every method returns.

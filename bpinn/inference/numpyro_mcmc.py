@@ -112,14 +112,6 @@ def site_order(target: Target) -> tuple[str, ...]:
     return names
 
 
-def weight_damping_vector(target: Target, weight_damping: float) -> jnp.ndarray:
-    """``weight_damping`` on the network weights, 0 elsewhere (as ``nuts.sample`` builds it)."""
-    damping = jnp.zeros(target.dim)
-    if "weights" in target.site_slices:
-        damping = damping.at[slice(*target.site_slices["weights"])].set(weight_damping)
-    return damping
-
-
 def _identity(z, *args, **kwargs):
     # numpyro's default post-processing constrains the draws; keep them unconstrained.
     return z
@@ -293,15 +285,12 @@ def run_numpyro_nuts(
 def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``numpyro_nuts`` method: numpyro NUTS with ``nuts``'s preconditioning and starts."""
     inf, target = ctx.settings, ctx.target
-    if inf.chain_init == "best_map":
-        centers = jnp.broadcast_to(ctx.best_map(), ctx.map_fit.position.shape)
-    else:
-        centers = ctx.map_fit.position
+    centers = ctx.chain_centers()
     result, timing = run_numpyro_nuts(
         rng_key, ctx.model.model, target, centers, num_warmup=inf.num_warmup,
         num_samples=inf.num_samples, max_tree_depth=inf.max_tree_depth,
         target_acceptance=inf.target_acceptance,
-        damping=weight_damping_vector(target, inf.weight_damping),
+        damping=ctx.weight_damping(),
         curvature_floor=inf.curvature_floor, shared_center=inf.chain_init == "best_map",
         chain_method=DEFAULT_CHAIN_METHOD, progress=ctx.progress,
     )

@@ -262,12 +262,8 @@ def run_nuts(
 def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``nuts`` method: curvature-preconditioned NUTS from the MAP fits."""
     inf, target = ctx.settings, ctx.target
-    if inf.chain_init == "best_map":
-        centers = jnp.broadcast_to(ctx.best_map(), ctx.map_fit.position.shape)
-    else:
-        centers = ctx.map_fit.position
-    weights = slice(*target.site_slices["weights"])
-    damping = jnp.zeros(target.dim).at[weights].set(inf.weight_damping)
+    centers = ctx.chain_centers()
+    damping = ctx.weight_damping()
     result, timing = run_nuts(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
         max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,

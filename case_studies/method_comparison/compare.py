@@ -36,6 +36,7 @@ from bpinn.api import prepare, run  # noqa: E402
 from bpinn.config import load_config  # noqa: E402
 from bpinn.inference.methods import get_method, method_names  # noqa: E402
 from bpinn.reference.heat import heat_sine_series  # noqa: E402
+from bpinn.reference.registry import problem_forward  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -66,15 +67,29 @@ def exact_posterior_of_d(csv_path: Path) -> dict:
             "q97.5": float(np.interp(0.975, cdf, d_grid))}
 
 
-def field_coverage(model, weights: np.ndarray, level: float = 0.9) -> float:
-    """Fraction of grid points where the true u lies inside the central ``level`` band."""
+def field_coverage(model, posterior, level: float = 0.9) -> float:
+    """Fraction of grid points where the true u lies inside the central ``level`` band.
+
+    The band comes from the network weights' draws, or, for the reference inversion (no
+    network), from the reference solver at the draws of D.
+    """
     xs, ts = np.meshgrid(np.linspace(0, 1, GRID), np.linspace(0, 1, GRID))
     points = np.column_stack([xs.ravel(), ts.ravel()])
     truth = np.asarray(heat_sine_series(points[:, 0], points[:, 1], TRUE_D, INITIAL_MODES))
-    flat = weights.reshape(-1, weights.shape[-1])
-    idx = np.linspace(0, len(flat) - 1, min(MAX_FIELD_DRAWS, len(flat))).round().astype(int)
-    u = np.asarray(jax.jit(jax.vmap(lambda w: model.predict(w, jnp.asarray(points))))(
-        jnp.asarray(flat[idx])))
+    if "weights" in posterior:
+        draws = posterior["weights"].values
+        draws = draws.reshape(-1, draws.shape[-1])
+
+        def field(w):
+            return model.predict(w, jnp.asarray(points))
+    else:
+        draws = posterior["D"].values.reshape(-1)
+        forward = problem_forward(model.problem, points=points)
+
+        def field(d):
+            return forward({"D": d})
+    idx = np.linspace(0, len(draws) - 1, min(MAX_FIELD_DRAWS, len(draws))).round().astype(int)
+    u = np.asarray(jax.jit(jax.vmap(field))(jnp.asarray(draws[idx])))
     lo, hi = np.percentile(u, [50 * (1 - level), 100 - 50 * (1 - level)], axis=0)
     return float(np.mean((lo <= truth) & (truth <= hi)))
 
@@ -99,8 +114,7 @@ def compare(methods: list[str], out: Path) -> list[dict]:
             "shift_in_exact_sd": (d["mean"] - exact["mean"]) / exact["sd"],
             "sd_ratio": d["sd"] / exact["sd"],
             "truth_in_95": d.get("truth_in_95"),
-            "field_coverage_90": field_coverage(
-                model, result.datatree["posterior"]["weights"].values),
+            "field_coverage_90": field_coverage(model, result.datatree["posterior"]),
             "wall_s": wall,
             "r_hat": d["r_hat"], "ess_bulk": d["ess_bulk"],
             "ess_per_s": d["ess_bulk"] / wall if exact_mcmc else None,
