@@ -80,3 +80,22 @@ def test_shape_errors_name_the_shapes():
         interval_coverage(np.zeros(3), np.zeros((4, 10)))
     with pytest.raises(ValueError, match="at least 99 posterior draws"):
         sbc_ranks(np.zeros(3), np.zeros((3, 10)))
+
+
+def test_calibrate_without_a_reference_solver_is_a_clear_error(heat_case):
+    from bpinn.calibration import calibrate
+    from bpinn.config import ConfigError
+
+    config = heat_case(('kind = "dirichlet"\nboundary = "all"\nvalue = 0.0\nhard = true',
+                        'kind = "neumann"\nboundary = "all"\nvalue = 0.0'))
+    with pytest.raises(ConfigError, match="cannot simulate calibration data.*neumann"):
+        calibrate(config, num_datasets=5, method="nuts")
+
+
+def test_calibrate_fixed_truth_needs_every_value(heat_case):
+    from bpinn.calibration import calibrate
+    from bpinn.config import ConfigError
+
+    config = heat_case(drop=("D = 0.07",))
+    with pytest.raises(ConfigError, match=r"truth = 'fixed' needs a value for \['D'\]"):
+        calibrate(config, num_datasets=5, truth="fixed")
