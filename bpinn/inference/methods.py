@@ -112,18 +112,18 @@ class Method:
 
 METHODS: dict[str, str] = {
     "nuts": "bpinn.inference.nuts:METHOD",
-    "svi_meanfield": "bpinn.inference.variational:SVI_MEANFIELD",
-    "svi_lowrank": "bpinn.inference.variational:SVI_LOWRANK",
-    "svi_structured": "bpinn.inference.variational:SVI_STRUCTURED",
-    "pathfinder": "bpinn.inference.variational:PATHFINDER",
+    "numpyro_nuts": "bpinn.inference.numpyro_mcmc:METHOD",
+    "hmc": "bpinn.inference.hmc:METHOD",
+    "mclmc": "bpinn.inference.mclmc:METHOD",
     "reference": "bpinn.inference.reference:METHOD",
     "laplace": "bpinn.inference.laplace:LAPLACE",
     "laplace_last_layer": "bpinn.inference.laplace:LAPLACE_LAST_LAYER",
     "ensemble": "bpinn.inference.ensemble:ENSEMBLE",
     "rto": "bpinn.inference.ensemble:RTO",
-    "numpyro_nuts": "bpinn.inference.numpyro_mcmc:METHOD",
-    "hmc": "bpinn.inference.hmc:METHOD",
-    "mclmc": "bpinn.inference.mclmc:METHOD",
+    "pathfinder": "bpinn.inference.variational:PATHFINDER",
+    "svi_meanfield": "bpinn.inference.variational:SVI_MEANFIELD",
+    "svi_lowrank": "bpinn.inference.variational:SVI_LOWRANK",
+    "svi_structured": "bpinn.inference.variational:SVI_STRUCTURED",
 }
 
 

@@ -132,12 +132,13 @@ def table(rows: list[dict], exact: dict) -> str:
              f"{exact['sd']:.5f} | [{exact['q2.5']:.5f}, {exact['q97.5']:.5f}] | 0 | 1 | | | | |"]
     for r in rows:
         ess = f"{r['ess_per_s']:.3g}" if r["ess_per_s"] is not None else "n/a"
+        rhat = f"{r['r_hat']:.3f}" if r["r_hat"] is not None else "n/a"
         lines.append(
             f"| {r['method']} | {'MCMC' if r['exact_mcmc'] else 'approximation'} "
             f"| {r['D_mean']:.5f} ± {r['D_sd']:.5f} | [{r['D_q2.5']:.5f}, {r['D_q97.5']:.5f}] "
             f"| {r['shift_in_exact_sd']:+.2f} | {r['sd_ratio']:.2f} "
             f"| {100 * r['field_coverage_90']:.0f}% | {r['wall_s']:.0f} s "
-            f"| {r['r_hat']:.3f} | {ess} |")
+            f"| {rhat} | {ess} |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -146,17 +147,26 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(method_names()))
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "method_comparison")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    parser.add_argument("--table-only", action="store_true",
+                        help="rewrite the table from OUT/comparison.json without running")
     parser.add_argument("--append", action="store_true",
                         help="keep the rows of other methods already in OUT/comparison.json")
     args = parser.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         get_method(m)  # an unknown name fails here, before any run
-    rows, exact = compare(methods, args.out)
     saved = args.out / "comparison.json"
+    if args.table_only:
+        rows, exact = json.loads(saved.read_text())["rows"], exact_posterior_of_d(
+            CONFIG.parent / "sensors.csv")
+        methods = []
+    else:
+        rows, exact = compare(methods, args.out)
     if args.append and saved.is_file():
         ran = {r["method"] for r in rows}
         rows = [r for r in json.loads(saved.read_text())["rows"] if r["method"] not in ran] + rows
+    order = list(method_names())
+    rows.sort(key=lambda r: order.index(r["method"]) if r["method"] in order else len(order))
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python "
                f"{platform.python_version()}, jax {jax.__version__}; {date.today()}")
     text = table(rows, exact) + f"\nMachine: {machine}.\n"
