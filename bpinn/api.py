@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 
 import jax
@@ -177,6 +177,7 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
         "config": json.loads(json.dumps(dict(config.raw), default=str)),
         "seed": seed,
         "method": method,
+        "inference": asdict(config.inference),  # as run: overrides applied
         "pde": p.pde.name,
         "equation": p.pde.equation,
         "source": p.source_description,

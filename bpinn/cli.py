@@ -1,4 +1,4 @@
-"""``bpinn run | summary | calibrate | identify | methods``: parse, call the library, print.
+"""``bpinn run | summary | report | calibrate | identify | methods``: parse, call, print.
 
 Exit status 2 on bad input.
 """
@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results in an existing OUTDIR")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--no-report", action="store_true",
+                     help="skip OUTDIR/report.html (write it later with bpinn report)")
 
     summ = sub.add_parser("summary", help="print the summary table of a results file")
     summ.add_argument("results", type=Path, help="posterior.nc (or its directory)")
@@ -58,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="output directory (default: results/calibration_<config folder>)")
     cal.add_argument("--overwrite", action="store_true")
     cal.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser("report", help="write the self-contained HTML report of a run")
+    rep.add_argument("results", type=Path, help="posterior.nc (or its directory)")
+    rep.add_argument("-o", "--output", type=Path, default=None,
+                     help="HTML file (default: report.html beside posterior.nc)")
 
     ident = sub.add_parser("identify", help="what the data determine and what they leave open")
     ident.add_argument("results", type=Path, help="posterior.nc (or its directory)")
@@ -119,6 +126,17 @@ def _cmd_run(args) -> int:
     print(format_summary(result.summary))
     print(format_identifiability(result.summary["identifiability"]))
     print(f"\nwrote {paths['posterior']} and {paths['summary']}")
+    if not args.no_report:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from bpinn.report import write_report
+
+        try:
+            print(f"wrote {write_report(outdir)}")
+        except Exception as err:  # the results are safe on disk; the report can be redone
+            print(f"warning: the report could not be written ({err}); the results are saved, "
+                  f"retry with `bpinn report {outdir}`", file=sys.stderr)
     return 0
 
 
@@ -167,6 +185,20 @@ def _read_results_arg(path: Path):
         return read_results(nc), nc
     except Exception as err:  # any reader failure means "not a results file"
         return None, f"{nc}: cannot be read as a bpinn results file: {err}"
+
+
+def _cmd_report(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bpinn.report import write_report
+
+    try:
+        path = write_report(args.results, args.output)
+    except (FileNotFoundError, ValueError) as err:
+        return _error(str(err))
+    print(f"wrote {path}")
+    return 0
 
 
 def _cmd_identify(args) -> int:
@@ -228,8 +260,8 @@ def _cmd_methods(args) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "summary": _cmd_summary, "identify": _cmd_identify,
-                "calibrate": _cmd_calibrate, "methods": _cmd_methods}
+    commands = {"run": _cmd_run, "summary": _cmd_summary, "report": _cmd_report,
+                "identify": _cmd_identify, "calibrate": _cmd_calibrate, "methods": _cmd_methods}
     return commands[args.command](args)
 
 

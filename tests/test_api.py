@@ -41,7 +41,8 @@ def tiny_run(make_heat_case):
 def test_run_writes_posterior_and_summary(tiny_run):
     _, outdir, code = tiny_run
     assert code == 0
-    assert sorted(p.name for p in outdir.iterdir()) == ["posterior.nc", "summary.json"]
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        "posterior.nc", "report.html", "results.csv", "summary.json"]
 
 
 def test_posterior_file_layout(tiny_run):

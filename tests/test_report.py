@@ -1,0 +1,146 @@
+"""The HTML report of a tiny heat run: sections, self-containedness, embedded PNGs, CSV, errors.
+
+The run is far too short to converge (R-hat > 1.01), which is what the warnings test relies on.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import re
+import shutil
+
+import matplotlib
+
+matplotlib.use("Agg")  # before anything imports pyplot: no display in tests
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+from test_api import TINY_INFERENCE, TINY_MODEL  # noqa: E402
+
+from bpinn.api import run  # noqa: E402
+from bpinn.report import FILENAME_CSV, SECTION_IDS, write_report  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+IMG_SRC = re.compile(r"<img[^>]*\ssrc=['\"]data:image/png;base64,([A-Za-z0-9+/=]+)['\"]")
+
+
+@pytest.fixture(scope="module")
+def tiny_results(make_heat_case):
+    """(output directory, summary) of a tiny NUTS run on the heat case."""
+    case = make_heat_case("report_run")
+    config = case(model=TINY_MODEL)
+    outdir = case.root / "results"
+    result = run(config, outdir=outdir, overrides=TINY_INFERENCE)
+    return outdir, result.summary
+
+
+@pytest.fixture(scope="module")
+def report(tiny_results):
+    outdir, _ = tiny_results
+    path = write_report(outdir)
+    return path, path.read_text(encoding="utf-8")
+
+
+def test_report_written_beside_posterior(tiny_results, report):
+    outdir, _ = tiny_results
+    path, _ = report
+    assert path == outdir / "report.html"
+    assert (outdir / FILENAME_CSV).is_file()
+
+
+def test_every_section_present(report):
+    _, text = report
+    ids = re.findall(r"<h2 id=['\"]([a-z_]+)['\"]", text)
+    assert set(ids) == set(SECTION_IDS)
+    assert len(ids) == len(SECTION_IDS)
+
+
+def test_report_is_self_contained(report):
+    _, text = report
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text.lower()
+    assert "<link" not in text.lower()
+
+
+def test_images_are_valid_embedded_pngs(report):
+    _, text = report
+    sources = IMG_SRC.findall(text)
+    # data, traces, ranks, prior/posterior, pairs (D and sigma), bands, residuals
+    assert len(sources) >= 7
+    assert len(sources) == text.count("<img")  # no image is anything but an embedded PNG
+    for source in sources:
+        assert base64.b64decode(source, validate=True).startswith(PNG_SIGNATURE)
+    assert "class='note'" not in text  # no plot fell back to an error note
+
+
+def test_results_csv_has_a_row_per_parameter(tiny_results, report):
+    outdir, summary = tiny_results
+    with open(outdir / FILENAME_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["parameter"] for r in rows] == list(summary["parameters"])
+    assert {"D", "sigma"} <= {r["parameter"] for r in rows}
+    for row in rows:
+        name = row["parameter"]
+        for key in ("mean", "sd", "r_hat", "ess_bulk"):
+            assert float(row[key]) == pytest.approx(summary["parameters"][name][key])
+    assert float(next(r for r in rows if r["parameter"] == "D")["truth"]) == 0.07
+
+
+def test_warnings_come_first_for_an_unconverged_run(tiny_results, report):
+    _, summary = tiny_results
+    _, text = report
+    # The premise: 2 chains x 20 draws do not converge.
+    assert summary["diagnostics"]["max_r_hat"] > 1.01
+    ids = re.findall(r"<h2 id=['\"]([a-z_]+)['\"]", text)
+    assert ids[0] == "warnings"
+    warnings_html = text[text.index("id='warnings'"):text.index("id='problem'")]
+    assert "R-hat of D" in warnings_html
+    for warning in summary["diagnostics"]["warnings"]:
+        assert html.escape(warning) in warnings_html
+
+
+def test_results_table_shows_intervals_and_truth(tiny_results, report):
+    _, summary = tiny_results
+    _, text = report
+    results_html = text[text.index("id='results'"):text.index("id='convergence'")]
+    d = summary["parameters"]["D"]
+    assert f"{d['mean']:.4g}" in results_html
+    assert f"[{d['hdi94_low']:.4g}, {d['hdi94_high']:.4g}]" in results_html
+    assert f"[{d['q2.5']:.4g}, {d['q97.5']:.4g}]" in results_html
+
+
+def test_report_recomputes_summary_when_absent(tiny_results, tmp_path):
+    outdir, summary = tiny_results
+    shutil.copy(outdir / "posterior.nc", tmp_path / "posterior.nc")
+    path = write_report(tmp_path / "posterior.nc", tmp_path / "sub" / "page.html")
+    text = path.read_text(encoding="utf-8")
+    assert path.parent / FILENAME_CSV == tmp_path / "sub" / FILENAME_CSV
+    assert (tmp_path / "sub" / FILENAME_CSV).is_file()
+    assert text.index("id='warnings'") < text.index("id='problem'")
+    assert f"{summary['parameters']['D']['mean']:.4g}" in text
+
+
+def test_text_file_named_nc_is_rejected(tmp_path):
+    bogus = tmp_path / "posterior.nc"
+    bogus.write_text("D,sigma\n0.07,0.02\n")
+    with pytest.raises(ValueError, match="posterior.nc written by `bpinn run`"):
+        write_report(bogus)
+
+
+def test_netcdf_without_posterior_is_rejected(tmp_path):
+    path = tmp_path / "other.nc"
+    tree = xr.DataTree.from_dict(
+        {"observed_data": xr.Dataset({"u_obs": ("obs", np.arange(3.0))})})
+    tree.attrs["note"] = json.dumps({"not": "bpinn"})
+    tree.to_netcdf(path, engine="h5netcdf")
+    with pytest.raises(ValueError, match="no posterior group.*written by `bpinn run`"):
+        write_report(path)
+
+
+def test_missing_path_is_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="posterior.nc"):
+        write_report(tmp_path)
