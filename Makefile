@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench lint clean
 
 $(PY):
 	@interp=$$(bash .ci/find_python); \
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/heat_demo.py
+	$(PY) benchmarks/heat_samplers.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bpinn tests case_studies benchmarks
