@@ -181,7 +181,7 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
         "pde": p.pde.name,
         "equation": p.pde.equation,
         "source": p.source_description,
-        "coordinates": list(p.domain.coord_names),
+        "coord_names": list(p.domain.coord_names),  # not "coordinates": CF reserves it
         "domain_lower": p.domain.lower.tolist(),
         "domain_upper": p.domain.upper.tolist(),
         "data_file": obs.origin,

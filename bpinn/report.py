@@ -449,7 +449,7 @@ def _sensor_table(dt: xr.DataTree, attrs: Mapping) -> dict[str, np.ndarray]:
 def _coordinate_names(attrs: Mapping) -> list[str]:
     """Names of the domain coordinates in order; older runs lack the attribute, but their
     config's [domain] table lists the same names in the same order."""
-    return list(attrs.get("coordinates") or (attrs.get("config") or {}).get("domain") or [])
+    return list(attrs.get("coord_names") or (attrs.get("config") or {}).get("domain") or [])
 
 
 def _axes_names(table: Mapping[str, np.ndarray]) -> tuple[str, str | None]:

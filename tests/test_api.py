@@ -146,3 +146,15 @@ def test_same_seed_same_draws(tiny_run):
         a, b = saved[group][name].values, again.datatree[group][name].values
         assert a.dtype == b.dtype == np.float64, f"{group}/{name}"
         assert a.tobytes() == b.tobytes(), f"{group}/{name} differs between two runs"
+
+
+def test_run_metadata_survives_the_netcdf_round_trip(tiny_run):
+    """NetCDF readers consume CF-reserved attribute names (``coordinates``): the recorded
+    metadata must come back intact from the file."""
+    from bpinn.inference.results import decode_attrs
+
+    _, outdir, _ = tiny_run
+    attrs = decode_attrs(read_results(outdir / "posterior.nc"))
+    assert attrs["coord_names"] == ["x", "t"]
+    assert attrs["inference"]["num_samples"] == NUM_SAMPLES  # the settings as run
+    assert attrs["method"] == "nuts" and attrs["exact_mcmc"] is True
