@@ -61,10 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--overwrite", action="store_true")
     cal.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    rep = sub.add_parser("report", help="write the self-contained HTML report of a run")
-    rep.add_argument("results", type=Path, help="posterior.nc (or its directory)")
+    rep = sub.add_parser("report", help="write the self-contained HTML report of a run, or a "
+                         "comparison of several")
+    rep.add_argument("results", type=Path, nargs="+",
+                     help="posterior.nc (or its directory); several: a side-by-side comparison")
     rep.add_argument("-o", "--output", type=Path, default=None,
-                     help="HTML file (default: report.html beside posterior.nc)")
+                     help="HTML file (default: report.html beside posterior.nc; "
+                     "comparison.html for several)")
 
     ident = sub.add_parser("identify", help="what the data determine and what they leave open")
     ident.add_argument("results", type=Path, help="posterior.nc (or its directory)")
@@ -191,10 +194,13 @@ def _cmd_report(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from bpinn.report import write_report
+    from bpinn.report import write_comparison_report, write_report
 
     try:
-        path = write_report(args.results, args.output)
+        if len(args.results) > 1:
+            path = write_comparison_report(args.results, args.output)
+        else:
+            path = write_report(args.results[0], args.output)
     except (FileNotFoundError, ValueError) as err:
         return _error(str(err))
     print(f"wrote {path}")

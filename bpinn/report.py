@@ -569,6 +569,115 @@ def _residual_figure(z: np.ndarray, table: Mapping[str, np.ndarray]):
 
 
 # ---------------------------------------------------------------------------------------------
+# Several runs side by side
+# ---------------------------------------------------------------------------------------------
+COMPARISON_SECTION_IDS = ("warnings", "runs", "results", "posterior")
+FILENAME_COMPARISON = "comparison.html"
+
+
+def write_comparison_report(results_paths: list, out_html: str | os.PathLike | None = None
+                            ) -> Path:
+    """One page putting several runs (methods, data sets) side by side: a table of the runs, one
+    table of every unknown across runs, overlaid posterior densities, each run's warnings.
+
+    Parameters
+    ----------
+    results_paths : two or more ``posterior.nc`` files or the directories holding them.
+    out_html : default ``comparison.html`` in the current directory.
+    """
+    if len(results_paths) < 2:
+        raise ValueError("a comparison needs at least two results; for one, use write_report")
+    runs = []
+    for path in results_paths:
+        nc_path = _posterior_path(path)
+        dt = _load_bpinn_results(nc_path)
+        attrs = decode_attrs(dt)
+        summary = _load_or_compute_summary(dt, attrs, nc_path.parent / FILENAME_SUMMARY)
+        label = f"{summary.get('method', attrs.get('method', '?'))}: {nc_path.parent.name}"
+        runs.append((label, dt, summary))
+    body = [
+        _comparison_warnings(runs),
+        _comparison_runs(runs),
+        _comparison_results(runs),
+        _comparison_posterior(runs),
+    ]
+    out_html = Path(out_html) if out_html is not None else Path(FILENAME_COMPARISON)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    page = _page(f"bpinn comparison of {len(runs)} runs", [b for b in body if b],
+                 COMPARISON_SECTION_IDS)
+    atomic_write_bytes(out_html, page.encode("utf-8"))
+    return out_html
+
+
+def _comparison_warnings(runs) -> str:
+    items = [f"<li><b>{_esc(label)}</b>: {_esc(w)}</li>" for label, _, summary in runs
+             for w in (summary.get("diagnostics") or {}).get("warnings", [])]
+    if not items:
+        return ""
+    return _h2("warnings", "Warnings") + f"<div class='warn'><ul>{''.join(items)}</ul></div>"
+
+
+def _comparison_runs(runs) -> str:
+    header = ("run", "method", "kind", "chains x draws", "divergences", "max R-hat", "wall (s)")
+    rows = []
+    for label, _, summary in runs:
+        d = summary.get("diagnostics") or {}
+        kind = "exact MCMC" if summary.get("exact_mcmc", True) else "approximation"
+        cells = [_esc(label), _esc(summary.get("method")), kind,
+                 f"{d.get('num_chains', '?')} x {d.get('num_draws', '?')}",
+                 _esc(d.get("divergences", "-")), _fmt(d.get("max_r_hat"), ".3f"),
+                 _fmt((summary.get("timing") or {}).get("total_s"), ".0f")]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in header)
+    return _h2("runs", "Runs") + f"<table class='num'><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _comparison_results(runs) -> str:
+    labels = []
+    for _, _, summary in runs:
+        labels += [k for k in (summary.get("parameters") or {}) if k not in labels]
+    head = "<th>parameter</th>" + "".join(f"<th>{_esc(label)}</th>" for label, _, _ in runs)
+    rows = []
+    for name in labels:
+        cells = []
+        for _, _, summary in runs:
+            p = (summary.get("parameters") or {}).get(name)
+            cells.append("-" if p is None else
+                         f"{_num(p.get('mean'))} &plusmn; {_num(p.get('sd'))}<br>"
+                         f"[{_num(p.get('q2.5'))}, {_num(p.get('q97.5'))}]")
+        rows.append(f"<tr><td>{_esc(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells)
+                    + "</tr>")
+    return (_h2("results", "Results") + "<p>Posterior mean &plusmn; sd and the 95% equal-tailed "
+            "interval of each unknown in each run.</p>"
+            f"<table class='num'><tr>{head}</tr>{''.join(rows)}</table>")
+
+
+def _comparison_posterior(runs) -> str:
+    names = []
+    for _, dt, _ in runs:
+        names += [n for n in _unknown_names(dt) if n not in names
+                  and dt["posterior"][n].ndim == 2]
+
+    def figure():
+        fig = Figure(figsize=(4.0 * len(names), 3.2))
+        for i, name in enumerate(names):
+            ax = fig.add_subplot(1, len(names), i + 1)
+            for label, dt, _ in runs:
+                if name in dt["posterior"]:
+                    ax.hist(dt["posterior"][name].values.ravel(), bins=50, density=True,
+                            histtype="step", label=label)
+            ax.set_xlabel(name)
+            ax.set_yticks([])
+        fig.axes[0].legend(fontsize=7)
+        return fig
+
+    if not names:
+        return ""
+    return (_h2("posterior", "Posteriors, overlaid")
+            + _plot_or_note(figure, "overlaid posterior densities"))
+
+
+# ---------------------------------------------------------------------------------------------
 # Matplotlib-only fallbacks and figure encoding
 # ---------------------------------------------------------------------------------------------
 def _plot_or_note(make: Callable[[], Any], what: str) -> str:
@@ -644,8 +753,8 @@ nav a{margin-right:1em}
 """
 
 
-def _page(title: str, sections: list[str]) -> str:
-    present = [s for s in SECTION_IDS if any(f"id='{s}'" in part for part in sections)]
+def _page(title: str, sections: list[str], ids: tuple[str, ...] = SECTION_IDS) -> str:
+    present = [s for s in ids if any(f"id='{s}'" in part for part in sections)]
     nav = "".join(f"<a href='#{s}'>{s}</a>" for s in present)
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"

@@ -144,3 +144,25 @@ def test_netcdf_without_posterior_is_rejected(tmp_path):
 def test_missing_path_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="posterior.nc"):
         write_report(tmp_path)
+
+
+def test_comparison_report_puts_runs_side_by_side(tiny_results, tmp_path):
+    """Two results on one page: every run in the runs table, every unknown in one results
+    table, one overlaid plot, nothing fetched from the network."""
+    from bpinn.cli import main
+
+    outdir, summary = tiny_results
+    runs = []
+    for name in ("first", "second"):
+        shutil.copytree(outdir, tmp_path / name)
+        runs.append(str(tmp_path / name))
+    out = tmp_path / "comparison.html"
+    assert main(["report", *runs, "-o", str(out)]) == 0
+    page = out.read_text()
+    for anchor in ("runs", "results", "posterior"):
+        assert f"id='{anchor}'" in page
+    assert "nuts: first" in page and "nuts: second" in page
+    for name in summary["parameters"]:
+        assert f"<td>{name}</td>" in page
+    assert "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") == 1
