@@ -820,3 +820,51 @@ def _bad_ess(value: Any) -> bool:
 
 def _flag(text: str, bad: bool) -> str:
     return f"<span class='bad'>{text}</span>" if bad else text
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a report in a real browser
+# ---------------------------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def browser_check(html_path: str | os.PathLike, screenshot: str | os.PathLike | None = None,
+                  *, width: int = 1200, max_height: int = 20000) -> dict[str, Any]:
+    """Open a report in headless Chromium: console errors, broken images, optional screenshot.
+
+    Needs the Debian packages ``chromium`` and ``chromium-driver`` and the Python package
+    ``selenium`` (``pip install bpinn[browser]``); raises ``RuntimeError`` naming what is missing.
+    The screenshot covers the whole page (up to ``max_height`` pixels).
+    """
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).is_file()]
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing.append("the Python package selenium")
+    if missing:
+        raise RuntimeError(f"browser_check needs {', '.join(missing)} (Debian packages chromium "
+                           "and chromium-driver; pip install selenium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        driver.get(Path(html_path).resolve().as_uri())
+        images = driver.execute_script("return document.images.length")
+        broken = driver.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.alt)")
+        errors = [entry["message"] for entry in driver.get_log("browser")
+                  if entry["level"] == "SEVERE"]
+        if screenshot is not None:
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(width, min(int(height) + 100, max_height))
+            driver.save_screenshot(str(screenshot))
+    finally:
+        driver.quit()
+    return {"images": int(images), "broken_images": list(broken), "console_errors": errors}

@@ -166,3 +166,20 @@ def test_comparison_report_puts_runs_side_by_side(tiny_results, tmp_path):
         assert f"<td>{name}</td>" in page
     assert "http://" not in page and "https://" not in page
     assert page.count("data:image/png;base64,") == 1
+
+
+def test_report_opens_cleanly_in_a_browser(report, tmp_path):
+    """Headless Chromium opens the page from a file URL: no console errors, every image
+    decoded, a screenshot saved. Skipped only where Chromium or selenium is not installed."""
+    from bpinn.report import browser_check
+
+    path, _ = report
+    shot = tmp_path / "report.png"
+    try:
+        result = browser_check(path, shot)
+    except RuntimeError as err:
+        pytest.skip(str(err))
+    assert result["console_errors"] == []
+    assert result["broken_images"] == []
+    assert result["images"] >= 7
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
