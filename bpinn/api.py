@@ -11,6 +11,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, 
 from bpinn.data import file_sha256
 from bpinn.diagnostics import identify, local_information
 from bpinn.inference.map import fit_map
-from bpinn.inference.methods import MethodContext, get_method
+from bpinn.inference.methods import Draws, Method, MethodContext, get_method
 from bpinn.inference.results import build_datatree, summarize, write_results
 from bpinn.inference.target import make_target
 from bpinn.models.likelihood import BPINN, build_model
@@ -79,20 +80,49 @@ def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: b
                          map_fit=fit, progress=progress, timing=timing)
 
 
-def posterior_samples(model: BPINN, settings, *, progress: bool = False) -> dict:
-    """Run ``settings.method`` on a prepared model; named constrained draws (chain, draw, ...)
-    of the reported sites. What ``run`` does without the results tree (calibration loops)."""
+def checked_method(model: BPINN, settings) -> Method:
+    """The method ``settings.method`` names; ``ValueError`` when it cannot handle the model."""
     method = get_method(settings.method)
     if method.check is not None:
         method.check(model, settings)
-    target_key, init_key, sample_key, _, _ = jax.random.split(jax.random.key(settings.seed), 5)
+    return method
+
+
+class _Inference(NamedTuple):
+    ctx: MethodContext
+    draws: Draws
+    prior_key: jax.Array
+    predictive_key: jax.Array
+
+
+def _infer(model: BPINN, settings, method: Method, *, progress: bool) -> _Inference:
+    """Run ``method`` on the model. The one place the seed is split, so ``run`` and
+    ``posterior_samples`` give the same draws for the same seed."""
+    root = jax.random.key(settings.seed)
+    target_key, init_key, sample_key, prior_key, predictive_key = jax.random.split(root, 5)
     ctx = method_context(model, settings, target_key, init_key, needs_map=method.needs_map,
                          progress=progress)
-    draws = method.run(sample_key, ctx)
-    target = draws.target or ctx.target
-    chains, num_draws, dim = draws.position.shape
-    values = jax.vmap(target.constrained)(draws.position.reshape(-1, dim))
-    return {n: np.asarray(values[n]).reshape(chains, num_draws, *np.shape(values[n])[1:])
+    return _Inference(ctx, method.run(sample_key, ctx), prior_key, predictive_key)
+
+
+def _constrained_draws(inference: _Inference) -> dict:
+    """Named constrained values of every draw, flattened over (chain, draw)."""
+    draws = inference.draws
+    target = draws.target or inference.ctx.target
+    return jax.vmap(target.constrained)(draws.position.reshape(-1, draws.position.shape[-1]))
+
+
+def _by_chain(values, chains: int, num_draws: int) -> np.ndarray:
+    return np.asarray(values).reshape(chains, num_draws, *np.shape(values)[1:])
+
+
+def posterior_samples(model: BPINN, settings, *, progress: bool = False) -> dict:
+    """Run ``settings.method`` on a prepared model; named constrained draws (chain, draw, ...)
+    of the reported sites. What ``run`` does without the results tree (calibration loops)."""
+    inference = _infer(model, settings, checked_method(model, settings), progress=progress)
+    chains, num_draws, _ = inference.draws.position.shape
+    values = _constrained_draws(inference)
+    return {n: _by_chain(values[n], chains, num_draws)
             for n in model.reported_sites if n in values}
 
 
@@ -133,12 +163,11 @@ def _log_prior(model: BPINN, posterior: dict) -> dict:
     return out
 
 
-def _posterior_arrays(model: BPINN, draws, target, rng_key, save_weights: bool):
+def _posterior_arrays(model: BPINN, inference: _Inference, save_weights: bool):
     """Named posterior draws, predictions at the sensors and pointwise log likelihood."""
-    positions = draws.position
-    chains, num_draws, _ = positions.shape
-    flat = positions.reshape(chains * num_draws, -1)
-    constrained = jax.vmap(target.constrained)(flat)
+    draws = inference.draws
+    chains, num_draws, _ = draws.position.shape
+    constrained = _constrained_draws(inference)
     obs = model.problem.observations
     predict = draws.predict_fn or (lambda values: model.predict(values["weights"], obs.coords))
 
@@ -148,15 +177,12 @@ def _posterior_arrays(model: BPINN, draws, target, rng_key, save_weights: bool):
         d = model.data_distribution(u_pred, sigma)
         return d.sample(key), d.log_prob(jnp.asarray(obs.values)), u_pred
 
-    keys = jax.random.split(rng_key, flat.shape[0])
+    keys = jax.random.split(inference.predictive_key, chains * num_draws)
     u_rep, loglik, u_pred = jax.jit(jax.vmap(per_draw))(constrained, keys)
     names = [n for n in model.reported_sites if n in constrained]
     if save_weights and "weights" in constrained:
         names.append("weights")
-    posterior = {
-        n: np.asarray(constrained[n]).reshape(chains, num_draws, *np.shape(constrained[n])[1:])
-        for n in names
-    }
+    posterior = {n: _by_chain(constrained[n], chains, num_draws) for n in names}
     shape = (chains, num_draws, obs.n)
     return (
         posterior,
@@ -262,22 +288,15 @@ def run(
                                                   "method": method})
     inf = config.inference
     model = prepare(config)  # all input validation happens before any output exists
-    method = get_method(inf.method)
-    if method.check is not None:
-        try:
-            method.check(model, inf)
-        except ValueError as err:
-            raise ConfigError(f"{config.path}: [inference] method = {inf.method!r}: {err}") from err
+    try:
+        method = checked_method(model, inf)
+    except ValueError as err:
+        raise ConfigError(f"{config.path}: [inference] method = {inf.method!r}: {err}") from err
 
-    root = jax.random.key(inf.seed)
-    target_key, init_key, sample_key, prior_key, pp_key = jax.random.split(root, 5)
-    ctx = method_context(model, inf, target_key, init_key, needs_map=method.needs_map,
-                         progress=progress)
+    inference = _infer(model, inf, method, progress=progress)
+    ctx, draws = inference.ctx, inference.draws
     target, fit = ctx.target, ctx.map_fit
-    draws = method.run(sample_key, ctx)
-    posterior, predictive, loglik = _posterior_arrays(
-        model, draws, draws.target or target, pp_key, inf.save_weights
-    )
+    posterior, predictive, loglik = _posterior_arrays(model, inference, inf.save_weights)
     reported = [n for n in model.reported_sites if n in posterior]
     obs = model.problem.observations
     names = model.problem.domain.coord_names
@@ -295,7 +314,7 @@ def run(
     dt = build_datatree(
         posterior=posterior,
         sample_stats={k: np.asarray(v) for k, v in draws.sample_stats.items()} or None,
-        prior=_prior_draws(prior_key, model),
+        prior=_prior_draws(inference.prior_key, model),
         posterior_predictive={"u_obs": predictive["u_obs"], "u_pred": predictive["u_pred"]},
         observed_data={"u_obs": np.asarray(obs.values)},
         constant_data=coords_data,
