@@ -52,6 +52,14 @@ class NUTSTrace(NamedTuple):
     tree_depth: jnp.ndarray
     energy: jnp.ndarray
 
+    def sample_stats(self) -> dict:
+        """The per-draw statistics under their ArviZ names (``sample_stats`` group)."""
+        return {
+            "diverging": self.diverging, "acceptance_rate": self.acceptance_rate,
+            "n_steps": self.n_steps, "tree_depth": self.tree_depth, "lp": self.logdensity,
+            "energy": self.energy,
+        }
+
 
 class NUTSResult(NamedTuple):
     trace: NUTSTrace
@@ -271,14 +279,9 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         adapt_mass_matrix=inf.adapt_mass_matrix, progress=ctx.progress,
     )
     trace = result.trace
-    stats = {
-        "diverging": trace.diverging, "acceptance_rate": trace.acceptance_rate,
-        "n_steps": trace.n_steps, "tree_depth": trace.tree_depth, "lp": trace.logdensity,
-        "energy": trace.energy,
-    }
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init}
-    return Draws(trace.position, stats, info, timing)
+    return Draws(trace.position, trace.sample_stats(), info, timing)
 
 
 METHOD = Method(

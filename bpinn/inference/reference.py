@@ -56,11 +56,6 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         damping=0.0, curvature_floor=1e-6, adapt_mass_matrix=True, progress=ctx.progress,
     )
     trace = result.trace
-    stats = {
-        "diverging": trace.diverging, "acceptance_rate": trace.acceptance_rate,
-        "n_steps": trace.n_steps, "tree_depth": trace.tree_depth, "lp": trace.logdensity,
-        "energy": trace.energy,
-    }
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth,
             "forward_model": f"reference solver for '{model.problem.pde.name}'"}
@@ -70,7 +65,8 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     def predict(values):
         return forward(model.coefficient_values(values))
 
-    return Draws(trace.position, stats, info, timing, target=target, predict_fn=predict)
+    return Draws(trace.position, trace.sample_stats(), info, timing, target=target,
+                 predict_fn=predict)
 
 
 METHOD = Method(
