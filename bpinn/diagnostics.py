@@ -36,12 +36,14 @@ RHAT_MODES = 1.05  # above this, chains disagree by more than within-chain noise
 SHIFT_WARNING = 2.0  # prior sds a barely-narrowed direction may move before it is flagged
 
 
-def _scalar_entries(ds: xr.Dataset, names: list[str]) -> dict[str, np.ndarray]:
-    """label -> (chain, draw) array, one per scalar element (``sigma[S1]`` for vectors)."""
+def _scalar_entries(ds: xr.Dataset, names: list[str],
+                    sample_dims: tuple[str, ...] = ("chain", "draw")) -> dict[str, np.ndarray]:
+    """label -> array over ``sample_dims``, one per scalar element (``sigma[S1]`` for
+    vectors)."""
     out = {}
     for name in names:
         da = ds[name]
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        extra = [d for d in da.dims if d not in sample_dims]
         if not extra:
             out[name] = da.values
             continue
@@ -127,10 +129,7 @@ def principal_directions(dt: xr.DataTree, coefficient_names: list[str]) -> dict[
     mean_shift = (post.mean(axis=1) - prior.mean(axis=1)) / s  # in prior sds, per coefficient
     directions = []
     for i in np.argsort(lam)[::-1]:  # least informed first
-        a = u[:, i] / s
-        a = a / np.max(np.abs(a))
-        sign = np.sign(a[np.argmax(np.abs(a) > 0.05)])
-        a = a * sign  # first visible term positive
+        a, sign = _oriented(u[:, i] / s)
         c = float(1.0 - lam[i])
         directions.append({
             "shift_in_prior_sd": float(sign * u[:, i] @ mean_shift),
@@ -148,6 +147,14 @@ def principal_directions(dt: xr.DataTree, coefficient_names: list[str]) -> dict[
                             if d["contraction"] < NOT_IDENTIFIED],
         "num_informed": sum(d["contraction"] >= IDENTIFIED for d in directions),
     }
+
+
+def _oriented(direction: np.ndarray, tol: float = 0.05) -> tuple[np.ndarray, float]:
+    """A direction scaled to largest weight 1 with its first visible weight positive (so
+    ``log k - log q`` and ``-log k + log q`` read the same), and the sign that did it."""
+    a = direction / np.max(np.abs(direction))
+    sign = float(np.sign(a[np.argmax(np.abs(a) > tol)]))
+    return a * sign, sign
 
 
 def _combination(weights: np.ndarray, labels: list[str], tol: float = 0.05) -> str:
@@ -220,8 +227,9 @@ def prior_sensitivity(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
     prior = arviz_stats.psense(dt, var_names=names, group="prior")
     like = arviz_stats.psense(dt, var_names=names, group="likelihood")
     out: dict[str, Any] = {"available": True, "threshold": PSENSE_THRESHOLD, "parameters": {}}
-    for label, p in _scalar_entries_static(prior, names).items():
-        lk = _scalar_entries_static(like, names)[label]
+    like_entries = _scalar_entries(like, names, sample_dims=())
+    for label, value in _scalar_entries(prior, names, sample_dims=()).items():
+        p, lk = float(value), float(like_entries[label])
         if p >= PSENSE_THRESHOLD and lk < PSENSE_THRESHOLD:
             verdict = "prior-driven: the data are weakly informative"
         elif p >= PSENSE_THRESHOLD:
@@ -231,20 +239,6 @@ def prior_sensitivity(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
         else:
             verdict = "data-driven"
         out["parameters"][label] = {"prior": p, "likelihood": lk, "verdict": verdict}
-    return out
-
-
-def _scalar_entries_static(ds: xr.Dataset, names: list[str]) -> dict[str, float]:
-    out = {}
-    for name in names:
-        da = ds[name]
-        if da.ndim == 0:
-            out[name] = float(da.values)
-            continue
-        stacked = da.stack(_entry=list(da.dims))
-        for i, idx in enumerate(stacked["_entry"].values):
-            label = idx if not isinstance(idx, tuple) else ",".join(map(str, idx))
-            out[f"{name}[{label}]"] = float(stacked.values[i])
     return out
 
 
@@ -427,9 +421,7 @@ def _spectrum(ratio: np.ndarray, prior_sd: np.ndarray, labels: list[str], mu=Non
     order = np.argsort(mu)
     directions = []
     for i in order:
-        a = vec[:, i] / prior_sd
-        a = a / np.max(np.abs(a))
-        a = a * np.sign(a[np.argmax(np.abs(a) > 0.05)])
+        a, _ = _oriented(vec[:, i] / prior_sd)
         directions.append({"combination": _combination(a, labels),
                            "information_ratio": float(mu[i]),
                            "variance_ratio": float(1.0 / (1.0 + mu[i]))})
