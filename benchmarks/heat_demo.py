@@ -21,7 +21,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from bpinn.api import run  # noqa: E402
-from bpinn.reference.heat import heat_sine_series  # noqa: E402
+from bpinn.reference.heat import heat_grid_posterior  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "case_studies" / "heat_diffusion" / "config.toml"
@@ -37,19 +37,10 @@ def exact_posterior_of_d(csv_path: Path) -> tuple[float, float]:
 
     data = np.genfromtxt(csv_path, delimiter=",", names=True, dtype=None, encoding=None)
     x, t, u = (np.asarray(data[k], dtype=float) for k in ("x", "t", "u"))
-    d_grid = np.linspace(0.04, 0.10, 1201)
-    s_grid = np.linspace(0.004, 0.08, 600)
-    pred = np.stack([np.asarray(heat_sine_series(x, t, d, [1.0, 0.0, 0.5])) for d in d_grid])
-    sse = ((pred - u) ** 2).sum(axis=1)
-    logp = (
-        -u.size * np.log(s_grid)[None] - 0.5 * sse[:, None] / s_grid[None] ** 2
-        + np.log(lognorm.pdf(d_grid, 1.0, scale=0.05))[:, None]
-        + np.log(halfnorm.pdf(s_grid, scale=0.1))[None]
-    )
-    p = np.exp(logp - logp.max()).sum(axis=1)
-    p /= p.sum()
-    mean = float((d_grid * p).sum())
-    return mean, float(np.sqrt(((d_grid - mean) ** 2 * p).sum()))
+    post = heat_grid_posterior(
+        x, t, u, [1.0, 0.0, 0.5], np.linspace(0.04, 0.10, 1201), np.linspace(0.004, 0.08, 600),
+        lambda d: lognorm.logpdf(d, 1.0, scale=0.05), lambda s: halfnorm.logpdf(s, scale=0.1))
+    return post["mean"], post["sd"]
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from scipy.stats import halfnorm, lognorm  # noqa: E402
 from bpinn.api import prepare, run  # noqa: E402
 from bpinn.config import load_config  # noqa: E402
 from bpinn.inference.methods import get_method, method_names  # noqa: E402
-from bpinn.reference.heat import heat_sine_series  # noqa: E402
+from bpinn.reference.heat import heat_grid_posterior, heat_sine_series  # noqa: E402
 from bpinn.reference.registry import problem_forward  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -51,20 +51,9 @@ def exact_posterior_of_d(csv_path: Path) -> dict:
     """Exact-forward-model posterior of D: grid over (D, sigma), the config's priors."""
     data = np.genfromtxt(csv_path, delimiter=",", names=True, dtype=None, encoding=None)
     x, t, u = (np.asarray(data[k], dtype=float) for k in ("x", "t", "u"))
-    d_grid = np.linspace(0.04, 0.10, 1201)
-    s_grid = np.linspace(0.004, 0.08, 600)
-    pred = np.stack([np.asarray(heat_sine_series(x, t, d, INITIAL_MODES)) for d in d_grid])
-    sse = ((pred - u) ** 2).sum(axis=1)
-    logp = (-u.size * np.log(s_grid)[None] - 0.5 * sse[:, None] / s_grid[None] ** 2
-            + np.log(lognorm.pdf(d_grid, 1.0, scale=0.05))[:, None]
-            + np.log(halfnorm.pdf(s_grid, scale=0.1))[None])
-    p = np.exp(logp - logp.max()).sum(axis=1)
-    p /= p.sum()
-    mean = float((d_grid * p).sum())
-    cdf = np.cumsum(p)
-    return {"mean": mean, "sd": float(np.sqrt(((d_grid - mean) ** 2 * p).sum())),
-            "q2.5": float(np.interp(0.025, cdf, d_grid)),
-            "q97.5": float(np.interp(0.975, cdf, d_grid))}
+    return heat_grid_posterior(
+        x, t, u, INITIAL_MODES, np.linspace(0.04, 0.10, 1201), np.linspace(0.004, 0.08, 600),
+        lambda d: lognorm.logpdf(d, 1.0, scale=0.05), lambda s: halfnorm.logpdf(s, scale=0.1))
 
 
 def field_coverage(model, posterior, level: float = 0.9) -> float:
