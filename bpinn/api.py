@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpinn import __version__
+from bpinn.checkpoint import CheckpointStore
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
 from bpinn.diagnostics import identify, local_information
@@ -221,6 +222,15 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
     }
 
 
+def _fingerprint(config: RunConfig, model: BPINN) -> dict:
+    """What must match for a checkpoint to be resumed: the run's inputs, not where they live."""
+    obs = model.problem.observations
+    return {"config": json.loads(json.dumps(dict(config.raw), default=str)),
+            "inference": asdict(config.inference), "data_sha256": file_sha256(obs.origin),
+            "bpinn_version": __version__, "versions": versions(),
+            "device": jax.devices()[0].device_kind}
+
+
 def _map_fits(names: list[str], target, fit) -> list[dict]:
     """Coefficients and scales at each MAP fit, best first: evidence of several modes."""
     order = np.argsort(-np.nan_to_num(np.asarray(fit.logdensity), nan=-np.inf))
@@ -264,6 +274,7 @@ def run(
     method: str | None = None,
     overrides: dict | None = None,
     progress: bool = False,
+    checkpoint_dir=None,
 ) -> RunResult:
     """Run the inference a config describes; write ``posterior.nc`` and ``summary.json``.
 
@@ -274,6 +285,9 @@ def run(
     seed, method : override ``[inference] seed`` / ``method``.
     overrides : other ``[inference]`` keys to override (e.g. ``{"num_samples": 200}``).
     progress : show progress bars on stderr.
+    checkpoint_dir : save the state of every loop here after each chunk, and continue from what
+        is there (a checkpoint of the same run; see :mod:`bpinn.checkpoint`). The directory is
+        left in place: remove it once the results are safely written.
 
     Examples
     --------
@@ -293,7 +307,12 @@ def run(
     except ValueError as err:
         raise ConfigError(f"{config.path}: [inference] method = {inf.method!r}: {err}") from err
 
-    inference = _infer(model, inf, method, progress=progress)
+    if checkpoint_dir is None:
+        inference = _infer(model, inf, method, progress=progress)
+    else:
+        store = CheckpointStore(checkpoint_dir, _fingerprint(config, model))
+        with store.active():
+            inference = _infer(model, inf, method, progress=progress)
     ctx, draws = inference.ctx, inference.draws
     target, fit = ctx.target, ctx.map_fit
     posterior, predictive, loglik = _posterior_arrays(model, inference, inf.save_weights)

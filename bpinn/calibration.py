@@ -17,12 +17,13 @@ truth -> data -> posterior loop together for any simulator and any inference fun
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from bpinn.utils import progress_bar
+from bpinn.utils import atomic_write_via, progress_bar
 
 LEVELS = (0.5, 0.9, 0.95)
 BAND_PROB = 0.95
@@ -376,5 +377,6 @@ def plot_calibration(result: dict[str, Any], path) -> None:
         ax.legend(fontsize=7)
     fig.suptitle(f"{result['method']}: {result['num_datasets']} datasets")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # Through the atomic path like every file the package writes.
+    atomic_write_via(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -1,4 +1,4 @@
-"""``bpinn run | summary | report | calibrate | identify | methods``: parse, call, print.
+"""``bpinn run | check | summary | report | calibrate | identify | methods``: parse, call, print.
 
 Exit status 2 on bad input.
 """
@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_WARNINGS = 3  # bpinn run --strict: results written, but the run has warnings
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--num-chains", type=int, default=None)
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results in an existing OUTDIR")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the interrupted run whose checkpoint is in OUTDIR")
+    run.add_argument("--strict", action="store_true",
+                     help=f"exit with status {EXIT_WARNINGS} when the run has convergence "
+                          "warnings (for pipelines)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--no-report", action="store_true",
                      help="skip OUTDIR/report.html (write it later with bpinn report)")
@@ -74,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     ident.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
 
     sub.add_parser("methods", help="list the inference methods and what each cannot show")
+
+    check = sub.add_parser("check", help="validate a config and its data files without running")
+    check.add_argument("config", type=Path, help="TOML config file")
     return parser
 
 
@@ -82,10 +92,22 @@ def _error(msg: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _check_outdir(outdir: Path, overwrite: bool) -> str | None:
+def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False) -> str | None:
+    from bpinn.checkpoint import CHECKPOINT_DIRNAME
+
     if outdir.exists() and not outdir.is_dir():
         return f"{outdir} exists and is not a directory"
+    if overwrite and resume:
+        return "--overwrite and --resume contradict each other: choose one"
+    has_checkpoint = (outdir / CHECKPOINT_DIRNAME).is_dir()
+    if resume:
+        if (outdir / "posterior.nc").is_file() and not has_checkpoint:
+            return f"{outdir} holds a finished run; there is nothing to resume"
+        return None
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
+        if has_checkpoint:
+            return (f"{outdir} holds the checkpoint of an interrupted run; pass --resume to "
+                    "continue it or --overwrite to start again")
         return (f"{outdir} already holds results; pass --overwrite to replace them or choose "
                 "another -o OUTDIR")
     return None
@@ -96,36 +118,53 @@ def _cmd_run(args) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from bpinn.api import run
+    from bpinn.checkpoint import CHECKPOINT_DIRNAME, CheckpointError
     from bpinn.config import ConfigError
     from bpinn.diagnostics import format_identifiability
-    from bpinn.inference.results import format_summary
+    from bpinn.inference.results import format_summary, write_results
 
     outdir = args.outdir or Path("results") / args.config.resolve().parent.name
-    problem = _check_outdir(outdir, args.overwrite)
+    problem = _check_outdir(outdir, args.overwrite, args.resume)
     if problem:
         return _error(problem)
+    checkpoint_dir = outdir / CHECKPOINT_DIRNAME
+    if args.overwrite:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a stale run's state, not results
+    elif args.resume and not checkpoint_dir.is_dir():
+        print(f"note: no checkpoint in {outdir}; starting the run from the beginning",
+              file=sys.stderr)
     created = not outdir.exists()
     overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                  "num_chains": args.num_chains}
     try:
         # Results are computed in memory and written only at the end, so a failure leaves
-        # OUTDIR as it was.
+        # the previous results in OUTDIR as they were; the checkpoint beside them lets an
+        # interrupted run continue where it stopped.
         result = run(args.config, outdir=None, seed=args.seed, method=args.method,
-                     overrides=overrides, progress=not args.quiet)
-    except ConfigError as err:
+                     overrides=overrides, progress=not args.quiet,
+                     checkpoint_dir=checkpoint_dir)
+    except (ConfigError, CheckpointError) as err:
         return _error(str(err))
     except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
-    from bpinn.inference.results import write_results
-
+        if checkpoint_dir.is_dir():
+            print(f"\ninterrupted: the run's state up to its last finished chunk is saved in "
+                  f"{checkpoint_dir}; continue with\n  bpinn run {args.config} -o {outdir} "
+                  "--resume", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first checkpoint: nothing was written",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         paths = write_results(outdir, result.datatree, result.summary)
     except OSError as err:
+        if checkpoint_dir.is_dir():  # keep it: the finished run's draws are in there
+            return _error(f"cannot write results to {outdir}: {err}; once fixed, rerun with "
+                          "--resume to write them without sampling again")
         if created:
             shutil.rmtree(outdir, ignore_errors=True)
         return _error(f"cannot write results to {outdir}: {err}")
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results now hold everything
     print(format_summary(result.summary))
     print(format_identifiability(result.summary["identifiability"]))
     print(f"\nwrote {paths['posterior']} and {paths['summary']}")
@@ -140,6 +179,11 @@ def _cmd_run(args) -> int:
         except Exception as err:  # the results are safe on disk; the report can be redone
             print(f"warning: the report could not be written ({err}); the results are saved, "
                   f"retry with `bpinn report {outdir}`", file=sys.stderr)
+    warnings = result.summary["diagnostics"]["warnings"]
+    if args.strict and warnings:
+        print(f"--strict: {len(warnings)} warning(s) (listed above); exit status "
+              f"{EXIT_WARNINGS}", file=sys.stderr)
+        return EXIT_WARNINGS
     return 0
 
 
@@ -224,7 +268,7 @@ def _cmd_identify(args) -> int:
 def _cmd_calibrate(args) -> int:
     from bpinn.calibration import calibrate, plot_calibration
     from bpinn.config import ConfigError
-    from bpinn.inference.results import atomic_write_bytes
+    from bpinn.utils import atomic_write_bytes
 
     outdir = args.outdir or Path("results") / f"calibration_{args.config.resolve().parent.name}"
     problem = _check_outdir(outdir, args.overwrite)
@@ -252,6 +296,35 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    """Everything ``bpinn run`` validates before it computes anything, and nothing more."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from bpinn.api import checked_method, prepare
+    from bpinn.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        model = prepare(config)
+        checked_method(model, config.inference)
+    except ConfigError as err:
+        return _error(str(err))
+    except ValueError as err:  # checked_method: the method cannot run this problem
+        return _error(f"{args.config}: [inference] method = {config.inference.method!r}: {err}")
+    p = model.problem
+    obs = p.observations
+    print(f"{args.config}: ok")
+    print(f"  equation      {p.pde.equation}")
+    print(f"  unknowns      {', '.join(model.reported_sites)}")
+    print(f"  observations  {obs.values.shape[0]} readings in {len(obs.group_names)} group(s) "
+          f"from {obs.origin}")
+    print(f"  network       {model.num_weights} weights; "
+          f"{int(model.collocation.shape[0])} collocation points")
+    print(f"  method        {config.inference.method}")
+    return 0
+
+
 def _cmd_methods(args) -> int:
     from bpinn.inference.methods import get_method, method_names
 
@@ -267,7 +340,8 @@ def _cmd_methods(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     commands = {"run": _cmd_run, "summary": _cmd_summary, "report": _cmd_report,
-                "identify": _cmd_identify, "calibrate": _cmd_calibrate, "methods": _cmd_methods}
+                "identify": _cmd_identify, "calibrate": _cmd_calibrate, "methods": _cmd_methods,
+                "check": _cmd_check}
     return commands[args.command](args)
 
 

@@ -33,11 +33,11 @@ from bpinn.inference.results import (
     OBS_VAR,
     PARAMETER_KEYS,
     RHAT_MAX,
-    atomic_write_bytes,
     decode_attrs,
     read_results,
     summarize,
 )
+from bpinn.utils import atomic_write_bytes
 
 __all__ = ["FILENAME_CSV", "FILENAME_REPORT", "SECTION_IDS", "write_report"]
 

@@ -1,11 +1,13 @@
-"""Small shared helpers: progress bars, timing, module:function references."""
+"""Small shared helpers: progress bars, timing, module:function references, atomic writes."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,3 +69,69 @@ def resolve_reference(ref: str, *, base_dir: Path | None = None, where: str = "r
             f"{where}: module {module_name!r} has no function {func_name!r}"
         )
     return func
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes go to a temporary file in the same directory, which is flushed, fsynced and then
+    renamed over ``path`` with :func:`os.replace`. On any error the temporary file is removed and
+    ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write_bytes(p, b"hello")
+    >>> p.read_bytes()
+    b'hello'
+    """
+    atomic_write_via(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_via(path: Path, write_fn) -> None:
+    """Write through ``write_fn(tmp_path)`` beside ``path``, fsync, then rename over ``path``.
+
+    A temp path (not an open handle) because h5py opens files by name.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, _file_mode(path))
+        write_fn(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _file_mode(path: Path) -> int:
+    # mkstemp makes 0o600 files; keep an existing file's mode, else the usual rw-r--r--.
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o644
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not every platform lets a directory be opened.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -18,7 +18,6 @@ import xarray as xr
 
 from bpinn.inference import results
 from bpinn.inference.results import (
-    atomic_write_bytes,
     build_datatree,
     decode_attrs,
     format_summary,
@@ -26,6 +25,7 @@ from bpinn.inference.results import (
     summarize,
     write_results,
 )
+from bpinn.utils import atomic_write_bytes
 
 NUM_CHAINS, NUM_DRAWS, NUM_OBS = 4, 500, 6
 D_TRUE, D_SD = 0.07, 0.001

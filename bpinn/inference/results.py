@@ -44,7 +44,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,8 @@ import numpy as np
 import xarray as xr
 from arviz_base import from_dict, xarray_sel_iter
 from arviz_base.labels import BaseLabeller
+
+from bpinn.utils import atomic_write_bytes, atomic_write_via
 
 try:
     from arviz_stats import summary as _az_summary
@@ -74,7 +75,6 @@ __all__ = [
     "SAMPLE_DIMS",
     "SAMPLE_STATS_VARS",
     "SCHEMA_VERSION",
-    "atomic_write_bytes",
     "build_datatree",
     "decode_attrs",
     "format_summary",
@@ -738,74 +738,9 @@ def _num(value: float | None) -> str:
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes go to a temporary file in the same directory, which is flushed, fsynced and then
-    renamed over ``path`` with :func:`os.replace`. On any error the temporary file is removed and
-    ``path`` is left as it was.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-    >>> atomic_write_bytes(p, b"hello")
-    >>> p.read_bytes()
-    b'hello'
-    """
-    _atomic_replace(Path(path), lambda tmp: Path(tmp).write_bytes(data))
-
-
-def _atomic_replace(path: Path, write_fn) -> None:
-    """Write through ``write_fn(tmp_path)`` beside ``path``, fsync, then rename over ``path``.
-
-    A temp path (not an open handle) because h5py opens files by name.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, _file_mode(path))
-        write_fn(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
 def _atomic_write_netcdf(path: Path, dt: xr.DataTree) -> None:
-    _atomic_replace(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
+    atomic_write_via(path, lambda tmp: dt.to_netcdf(tmp, engine="h5netcdf"))
 
-
-def _file_mode(path: Path) -> int:
-    # mkstemp makes 0o600 files; keep an existing file's mode, else the usual rw-r--r--.
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        return 0o644
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform lets a directory be opened.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_results(

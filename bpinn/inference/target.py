@@ -18,6 +18,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_median
 from numpyro.infer.util import initialize_model, potential_energy, unconstrain_fn
 
+from bpinn import checkpoint
 from bpinn.utils import progress_bar
 
 
@@ -109,25 +110,41 @@ def chunked_scan(
     user sees progress and the compile time is measured on its own. ``xs`` is a pytree whose
     leaves have leading axis ``length``. Returns the final carry, the list of per-chunk stacked
     outputs (concatenate along axis 0 for the full trace) and the compile time in seconds.
+    While a :class:`bpinn.checkpoint.CheckpointStore` is active, the state is saved after every
+    chunk and a resumed run continues from the last saved one.
     """
     chunk = chunk_size or max(1, length // 20)
 
     def run_chunk(carry, xs_chunk):
         return jax.lax.scan(step_fn, carry, xs_chunk)
 
+    def chunk_xs(start):
+        return jax.tree.map(lambda a: a[start:min(start + chunk, length)], xs)
+
+    # Under an active checkpoint store the loop is a stage of the run: saved chunks are read
+    # back (bit-identical to recomputing them) and each new chunk is saved before the next.
+    store = checkpoint.active_store()
+    stage = store.stage(desc, length, chunk) if store is not None else None
+    done, outputs = 0, []
+    if stage is not None:
+        out_like = jax.eval_shape(run_chunk, carry, chunk_xs(0))[1]
+        done, carry, outputs = stage.restore(carry, out_like)
+
     compiled: dict[int, Callable] = {}
     compile_seconds = 0.0
-    outputs = []
     with progress_bar(total=length, desc=desc, enabled=progress) as bar:
-        for start in range(0, length, chunk):
+        bar.update(done)
+        for start in range(done, length, chunk):
             stop = min(start + chunk, length)
-            xs_chunk = jax.tree.map(lambda a, s=start, e=stop: a[s:e], xs)
+            xs_chunk = chunk_xs(start)
             if stop - start not in compiled:
                 t0 = time.perf_counter()
                 compiled[stop - start] = jax.jit(run_chunk).lower(carry, xs_chunk).compile()
                 compile_seconds += time.perf_counter() - t0
             carry, out = compiled[stop - start](carry, xs_chunk)
             outputs.append(out)
+            if stage is not None:
+                stage.save(stop, carry, out)
             if postfix_fn is not None:
                 bar.set_postfix_str(postfix_fn(carry, out))
             bar.update(stop - start)
