@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -58,27 +59,59 @@ def prepare(config: RunConfig) -> BPINN:
     return build_model(problem, settings)
 
 
+class MAPError(RuntimeError):
+    """The MAP optimisation diverged from every initialisation it was given."""
+
+
+MAP_RESTARTS = 3  # fresh initialisations tried for MAP fits that diverged, before giving up
+
+
 def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: bool = True,
                    progress: bool = False) -> MethodContext:
     """The flat target, chain starts and (when ``needs_map``) the MAP fits every method starts
-    from; ``settings`` is the ``[inference]`` table (``InferenceSettings``)."""
+    from; ``settings`` is the ``[inference]`` table (``InferenceSettings``).
+
+    A MAP fit that ends at a non-finite log density is restarted from a fresh initialisation
+    (the other fits keep theirs), at most ``MAP_RESTARTS`` times; then :class:`MAPError`.
+    """
     target = make_target(target_key, model.model)
-    starts = jnp.stack([
-        target.from_constrained(model.initial_values(k))
-        for k in jax.random.split(init_key, settings.num_chains)
-    ])
+
+    def draw_starts(key):
+        return jnp.stack([target.from_constrained(model.initial_values(k))
+                          for k in jax.random.split(key, settings.num_chains)])
+
+    starts = draw_starts(init_key)
     fit, timing = None, {"map_s": None, "compile_s": 0.0}
-    if needs_map:
-        t0 = time.perf_counter()
+    if not needs_map:
+        return MethodContext(model=model, target=target, settings=settings, starts=starts,
+                             map_fit=fit, progress=progress, timing=timing)
+    t0, compile_s = time.perf_counter(), 0.0
+    for attempt in range(MAP_RESTARTS + 1):
         fit = fit_map(
             target, starts, num_adam_steps=settings.map_adam_steps,
             learning_rate=settings.map_learning_rate, num_lbfgs_steps=settings.map_lbfgs_steps,
             physics_ramp=settings.map_physics_ramp, progress=progress,
         )
-        timing = {"map_s": time.perf_counter() - t0 - fit.compile_seconds,
-                  "compile_s": fit.compile_seconds}
+        compile_s += fit.compile_seconds
+        diverged = ~np.isfinite(np.asarray(fit.logdensity))
+        if not diverged.any():
+            break
+        if attempt == MAP_RESTARTS:
+            raise MAPError(
+                f"the MAP optimisation diverged (non-finite log density) from "
+                f"{int(diverged.sum())} of {settings.num_chains} initialisations even after "
+                f"{MAP_RESTARTS} restarts from fresh ones; lower [inference] map_learning_rate "
+                f"(now {settings.map_learning_rate:g}), or check that the priors and the "
+                "residual and noise scales suit the data"
+            )
+        if progress:
+            print(f"MAP diverged from {int(diverged.sum())} initialisation(s); restarting "
+                  f"them from fresh ones ({attempt + 1} of {MAP_RESTARTS})", file=sys.stderr)
+        fresh = draw_starts(jax.random.fold_in(init_key, attempt + 1))
+        starts = jnp.where(jnp.asarray(diverged)[:, None], fresh, starts)
+    timing.update(map_s=time.perf_counter() - t0 - compile_s, compile_s=compile_s)
     return MethodContext(model=model, target=target, settings=settings, starts=starts,
-                         map_fit=fit, progress=progress, timing=timing)
+                         map_fit=fit, progress=progress, timing=timing, map_restarts=attempt)
 
 
 def checked_method(model: BPINN, settings) -> Method:
@@ -328,6 +361,7 @@ def run(
     attrs["exact_mcmc"] = method.exact_mcmc
     attrs["method_info"] = draws.info
     attrs["map_fits"] = _map_fits(reported, target, fit) if fit is not None else []
+    attrs["map_restarts"] = ctx.map_restarts
     if fit is not None:
         attrs["local_identifiability"] = local_information(model, target, ctx.best_map())
     dt = build_datatree(
@@ -360,6 +394,7 @@ def run(
         )
     summary["identifiability"] = identify(dt, reported)
     summary["map_fits"] = attrs["map_fits"]
+    summary["map_restarts"] = ctx.map_restarts
     summary["diagnostics"]["warnings"].extend(_map_warnings(attrs["map_fits"], summary, inf))
     paths = write_results(outdir, dt, summary) if outdir is not None else {}
     return RunResult(datatree=dt, summary=summary, paths=paths)

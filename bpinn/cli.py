@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1  # the input was valid but the computation failed (e.g. MAP diverged)
 EXIT_WARNINGS = 3  # bpinn run --strict: results written, but the run has warnings
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
@@ -117,7 +118,7 @@ def _cmd_run(args) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bpinn.api import run
+    from bpinn.api import MAPError, run
     from bpinn.checkpoint import CHECKPOINT_DIRNAME, CheckpointError
     from bpinn.config import ConfigError
     from bpinn.diagnostics import format_identifiability
@@ -145,6 +146,13 @@ def _cmd_run(args) -> int:
                      checkpoint_dir=checkpoint_dir)
     except (ConfigError, CheckpointError) as err:
         return _error(str(err))
+    except MAPError as err:
+        # A resumed run would replay the same divergence: its checkpoint is of no use.
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        if created and outdir.is_dir() and not any(outdir.iterdir()):
+            outdir.rmdir()
+        print(f"error: {args.config}: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         if checkpoint_dir.is_dir():
             print(f"\ninterrupted: the run's state up to its last finished chunk is saved in "

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bpinn.api import run
-from bpinn.cli import main
+from bpinn.cli import EXIT_WARNINGS, main
 from bpinn.inference.results import read_results
 
 NUM_CHAINS, NUM_SAMPLES, NUM_READINGS = 2, 20, 48
@@ -158,3 +158,14 @@ def test_run_metadata_survives_the_netcdf_round_trip(tiny_run):
     assert attrs["coord_names"] == ["x", "t"]
     assert attrs["inference"]["num_samples"] == NUM_SAMPLES  # the settings as run
     assert attrs["method"] == "nuts" and attrs["exact_mcmc"] is True
+
+
+def test_strict_exits_3_when_the_run_has_warnings_but_still_writes(tiny_run, tmp_path, capsys):
+    # 2 chains x 20 draws cannot reach 400 effective draws: the run warns about ESS.
+    config, _, _ = tiny_run
+    outdir = tmp_path / "strict"
+    code = main(["run", str(config), "-o", str(outdir), "--quiet", "--no-report", "--strict"])
+    assert code == EXIT_WARNINGS
+    assert "--strict" in capsys.readouterr().err
+    summary = json.loads((outdir / "summary.json").read_text())
+    assert any("ESS" in w for w in summary["diagnostics"]["warnings"])

@@ -36,6 +36,7 @@ class MethodContext:
     map_fit : MAP fits from ``starts`` (None for methods with ``needs_map=False``).
     progress : show progress bars on stderr.
     timing : ``map_s`` and ``compile_s`` spent on the MAP fits.
+    map_restarts : how many times MAP fits that diverged were restarted from fresh starts.
     """
 
     model: Any
@@ -45,6 +46,7 @@ class MethodContext:
     map_fit: MAPResult | None
     progress: bool = False
     timing: dict = field(default_factory=dict)  # seconds spent building the context (MAP)
+    map_restarts: int = 0
 
     def best_map(self) -> jnp.ndarray:
         """The MAP fit with the highest log density."""
