@@ -27,12 +27,15 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bpinn.inference.results import (
+    BFMI_MIN,
     ESS_MIN,
     FILENAME_POSTERIOR,
     FILENAME_SUMMARY,
     OBS_VAR,
     PARAMETER_KEYS,
     RHAT_MAX,
+    bfmi_per_chain,
+    bfmi_warning,
     decode_attrs,
     read_results,
     summarize,
@@ -47,7 +50,6 @@ SECTION_IDS = ("warnings", "problem", "data", "results", "convergence", "posteri
                "predictive", "identifiability")
 EXPECTED = "a posterior.nc written by `bpinn run` (or the directory holding it)"
 BAND_PROB = 0.90
-BFMI_MIN = 0.3  # Betancourt 2016: below this the momentum resampling explores energy poorly
 MAX_SENSOR_PANELS = 16  # beyond this the per-sensor band plots become unreadable thumbnails
 CSV_COLUMNS = ("parameter", *PARAMETER_KEYS, "truth", "truth_in_95")
 _NOT_UNKNOWNS = ("weights",)
@@ -81,7 +83,9 @@ def write_report(results_path: str | os.PathLike, out_html: str | os.PathLike | 
     out_html.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_html.parent / FILENAME_CSV, results_csv(summary).encode("utf-8"))
 
-    bfmi = _bfmi_per_chain(dt)
+    diagnostics = summary.get("diagnostics") or {}
+    # Summaries written before E-BFMI was part of them: compute it here.
+    bfmi = diagnostics["bfmi"] if "bfmi" in diagnostics else bfmi_per_chain(dt)
     body = [
         section_warnings(collect_warnings(summary, identifiability, bfmi)),
         section_problem(attrs, summary, nc_path),
@@ -166,16 +170,6 @@ def _compute_identifiability(dt: xr.DataTree) -> dict | None:
         return None  # no prior group: the section says so instead
 
 
-def _bfmi_per_chain(dt: xr.DataTree) -> list[float] | None:
-    """E-BFMI of each chain, when the sampler recorded the Hamiltonian energy."""
-    if "sample_stats" not in dt.children or "energy" not in dt["sample_stats"].data_vars:
-        return None
-    from arviz_stats import bfmi
-
-    values = bfmi(dt["sample_stats"]["energy"])  # DataArray in, one value per chain out
-    return [float(v) for v in np.atleast_1d(values.values)]
-
-
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
@@ -184,9 +178,7 @@ def collect_warnings(summary: Mapping, identifiability: Mapping | None,
     """Every warning the run raised, without repeats: sampler, approximation, identifiability."""
     found = list((summary.get("diagnostics") or {}).get("warnings") or [])
     if bfmi is not None and any(v < BFMI_MIN for v in bfmi):
-        low = ", ".join(f"{v:.2f}" for v in bfmi)
-        found.append(f"E-BFMI per chain is {low}; below {BFMI_MIN} the sampler explores the "
-                     "energy distribution poorly (heavy tails or a badly scaled metric)")
+        found.append(bfmi_warning(bfmi))  # repeats of the summary's own are dropped below
     ident = identifiability or {}
     caveat = ident.get("method_caveat")
     if caveat:

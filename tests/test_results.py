@@ -473,3 +473,18 @@ def test_format_summary_lists_parameters_and_warnings():
     for w in warnings:
         assert f"WARNING: {w}" in lines
     assert any(line.startswith("diagnostics:") and "divergences=10" in line for line in lines)
+
+
+def test_low_e_bfmi_is_a_summary_warning():
+    # Energies that barely move between draws while their overall spread is large: the
+    # momentum resampling cannot explore the energy levels (E-BFMI near 0).
+    rng = np.random.default_rng(0)
+    drifting = np.cumsum(rng.normal(size=(2, 400)) * 0.05, axis=1) + 50 * np.arange(2)[:, None]
+    healthy = rng.normal(size=(2, 400))
+    for energy, expect_warning in ((drifting, True), (healthy, False)):
+        dt = build_datatree(posterior={"D": rng.normal(size=(2, 400))},
+                            sample_stats={"energy": energy})
+        diag = summarize(dt, var_names=["D"], method="nuts", seed=0, timing={})["diagnostics"]
+        assert len(diag["bfmi"]) == 2
+        assert (min(diag["bfmi"]) < results.BFMI_MIN) == expect_warning
+        assert any("E-BFMI" in w for w in diag["warnings"]) == expect_warning

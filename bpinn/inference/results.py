@@ -65,6 +65,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 __all__ = [
+    "BFMI_MIN",
     "DIM_GROUP",
     "DIM_OBS",
     "FILENAME_POSTERIOR",
@@ -75,6 +76,8 @@ __all__ = [
     "SAMPLE_DIMS",
     "SAMPLE_STATS_VARS",
     "SCHEMA_VERSION",
+    "bfmi_per_chain",
+    "bfmi_warning",
     "build_datatree",
     "decode_attrs",
     "format_summary",
@@ -125,6 +128,7 @@ _MAX_TREE_DEPTH_ATTR = "max_tree_depth"
 # Thresholds of the plain-language warnings (Vehtari et al. 2021 recommendations).
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
+BFMI_MIN = 0.3  # Betancourt 2016: below this the momentum resampling explores energy poorly
 HDI_PROB = 0.94
 ETI_PROB = 0.95
 
@@ -580,6 +584,10 @@ def _diagnostics(
                 "max_tree_depth or reparameterise"
             )
 
+    bfmi = bfmi_per_chain(dt)
+    if bfmi is not None and any(v < BFMI_MIN for v in bfmi):
+        warnings.append(bfmi_warning(bfmi))
+
     if num_chains == 1 and num_draws > 1:
         warnings.append(
             "only one chain was run: R-hat is unavailable, so convergence cannot be checked; "
@@ -612,8 +620,28 @@ def _diagnostics(
         "min_ess_bulk": min(ess_bulks) if ess_bulks else None,
         "max_tree_depth": max_tree_depth,
         "max_tree_depth_fraction": tree_depth_fraction,
+        "bfmi": bfmi,
         "warnings": warnings,
     }
+
+
+def bfmi_per_chain(dt: xr.DataTree) -> list[float] | None:
+    """E-BFMI of each chain (arviz-stats), when the sampler recorded the Hamiltonian energy."""
+    if "sample_stats" not in dt.children or "energy" not in dt["sample_stats"].data_vars:
+        return None
+    energy = dt["sample_stats"]["energy"]
+    if energy.sizes.get("draw", 0) < 2:
+        return None
+    from arviz_stats import bfmi
+
+    values = bfmi(energy)  # DataArray in, one value per chain out
+    return [float(v) for v in np.atleast_1d(values.values)]
+
+
+def bfmi_warning(bfmi: list[float]) -> str:
+    low = ", ".join(f"{v:.2f}" for v in bfmi)
+    return (f"E-BFMI per chain is {low}; below {BFMI_MIN} the sampler explores the energy "
+            "distribution poorly (heavy tails or a badly scaled metric)")
 
 
 def _fmt_rhat(value: float) -> str:
