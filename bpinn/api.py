@@ -197,11 +197,11 @@ def _log_prior(model: BPINN, posterior: dict) -> dict:
     return out
 
 
-def _posterior_arrays(model: BPINN, inference: _Inference, save_weights: bool):
+def _posterior_arrays(model: BPINN, inference: _Inference, constrained: dict,
+                      save_weights: bool):
     """Named posterior draws, predictions at the sensors and pointwise log likelihood."""
     draws = inference.draws
     chains, num_draws, _ = draws.position.shape
-    constrained = _constrained_draws(inference)
     obs = model.problem.observations
     predict = draws.predict_fn or (lambda values: model.predict(values["weights"], obs.coords))
 
@@ -223,6 +223,31 @@ def _posterior_arrays(model: BPINN, inference: _Inference, save_weights: bool):
         {"u_obs": np.asarray(u_rep).reshape(shape), "u_pred": np.asarray(u_pred).reshape(shape)},
         {"u_obs": np.asarray(loglik).reshape(shape)},
     )
+
+
+FIELD_DRAWS_PER_CHAIN = 50  # thinned draws of the field over the domain (predictions group)
+FIELD_POINTS = {1: (201,), 2: (41, 41), 3: (25, 25, 9)}  # grid points per axis, by dimension
+
+
+def field_predictions(model: BPINN, constrained: dict, chains: int, num_draws: int):
+    """The network's field u on a grid over the domain, for a thinned subset of the draws.
+
+    Returns ``(u of shape (chain, thinned draw, *grid), draw indices, {coord: grid axis})``, or
+    None when the draws carry no network weights (e.g. the classical reference method).
+    """
+    if "weights" not in constrained:
+        return None
+    domain = model.problem.domain
+    names = domain.coord_names
+    axes = {f"field_{n}": np.linspace(lo, hi, k) for n, lo, hi, k in
+            zip(names, domain.lower, domain.upper, FIELD_POINTS[len(names)], strict=True)}
+    mesh = np.meshgrid(*axes.values(), indexing="ij")
+    points = jnp.asarray(np.stack([m.ravel() for m in mesh], axis=-1))
+    keep = np.unique(np.linspace(0, num_draws - 1, min(num_draws, FIELD_DRAWS_PER_CHAIN))
+                     .round().astype(int))
+    weights = constrained["weights"].reshape(chains, num_draws, -1)[:, keep]
+    u = jax.jit(jax.vmap(jax.vmap(lambda w: model.predict(w, points))))(weights)
+    return np.asarray(u).reshape(chains, keep.size, *mesh[0].shape), keep, axes
 
 
 def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
@@ -348,13 +373,22 @@ def run(
             inference = _infer(model, inf, method, progress=progress)
     ctx, draws = inference.ctx, inference.draws
     target, fit = ctx.target, ctx.map_fit
-    posterior, predictive, loglik = _posterior_arrays(model, inference, inf.save_weights)
+    constrained = _constrained_draws(inference)
+    posterior, predictive, loglik = _posterior_arrays(model, inference, constrained,
+                                                      inf.save_weights)
+    chains, num_draws, _ = draws.position.shape
+    field = (field_predictions(model, constrained, chains, num_draws)
+             if draws.predict_fn is None else None)
     reported = [n for n in model.reported_sites if n in posterior]
     obs = model.problem.observations
     names = model.problem.domain.coord_names
     coords_data = {name: obs.coords[:, i] for i, name in enumerate(names)}
     coords_data["group"] = np.asarray(obs.group_index)
     dims = {"u_obs": ["obs"], "u_pred": ["obs"], "weights": ["weight"]}
+    coords = {"group": list(obs.group_names)}
+    if field is not None:
+        dims["u"] = list(field[2])
+        coords.update(field[2])
     if model.problem.per_group_noise:
         dims["sigma"] = ["group"]
     attrs = _attrs(config, model, inf.seed, inf.method)
@@ -373,8 +407,10 @@ def run(
         constant_data=coords_data,
         log_likelihood=loglik,
         log_prior=_log_prior(model, posterior),
+        predictions={"u": field[0]} if field is not None else None,
+        predictions_draws=field[1] if field is not None else None,
         dims=dims,
-        coords={"group": list(obs.group_names)},
+        coords=coords,
         attrs=attrs,
     )
     timing = {**draws.timing, **ctx.timing,

@@ -372,6 +372,13 @@ def section_predictive(dt: xr.DataTree, attrs: Mapping) -> str:
         return out + "<p>The results hold no posterior predictive draws.</p>"
     pp = dt["posterior_predictive"]
     table = _sensor_table(dt, attrs)
+    if "predictions" in dt.children and "u" in dt["predictions"].data_vars:
+        field = dt["predictions"]["u"]
+        out += ("<h3>The field over the domain</h3>"
+                f"<p>Posterior mean and sd of u from {field.sizes['chain'] * field.sizes['draw']}"
+                " thinned draws; crosses mark the sensors. The sd shows where the data and the "
+                "physics leave the field uncertain.</p>"
+                + _plot_or_note(lambda: _field_figure(field, table), "field map"))
     if "u_pred" in pp.data_vars and "constant_data" in dt.children:
         out += (f"<p>Predicted field (median, {100 * BAND_PROB:.0f}% band) at each sensor; "
                 "dots are the readings.</p>"
@@ -531,6 +538,44 @@ def _band_figure(u_pred: np.ndarray, table: Mapping[str, np.ndarray]):
         ax.set_visible(False)
     if len(groups) > len(shown):
         fig.suptitle(f"first {len(shown)} of {len(groups)} sensor groups")
+    return fig
+
+
+def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray]):
+    """Heat maps of the mean and sd of u over the domain (1-D: mean with its band over x)."""
+    axes_dims = [d for d in field.dims if d not in ("chain", "draw")]
+    names = [d.removeprefix("field_") for d in axes_dims]
+    mean = field.mean(("chain", "draw"))
+    sd = field.std(("chain", "draw"))
+    if len(axes_dims) == 1:
+        half = (1 - BAND_PROB) / 2
+        band = field.quantile([half, 1 - half], dim=("chain", "draw")).values
+        x = field[axes_dims[0]].values
+        fig = Figure(figsize=(6, 3.2), layout="constrained")
+        ax = fig.subplots()
+        ax.fill_between(x, band[0], band[1], alpha=0.3, color="C0", linewidth=0,
+                        label=f"{100 * BAND_PROB:.0f}% band")
+        ax.plot(x, mean.values, color="C0", label="mean")
+        ax.plot(table[names[0]], table["reading"], "o", color="k", ms=3, label="readings")
+        ax.set_xlabel(names[0])
+        ax.legend(fontsize=8)
+        return fig
+    # 2-D: the whole map; 3-D (x, y, t): the map at the final time.
+    title = "" if len(axes_dims) == 2 else f" at {names[2]} = {_num(field[axes_dims[2]][-1])}"
+    if len(axes_dims) == 3:
+        mean, sd = mean.isel({axes_dims[2]: -1}), sd.isel({axes_dims[2]: -1})
+    h, v = axes_dims[0], axes_dims[1]
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    for ax, values, label, cmap in zip(fig.subplots(1, 2), (mean, sd), ("mean", "sd"),
+                                       ("viridis", "magma"), strict=True):
+        mesh = ax.pcolormesh(field[h].values, field[v].values, values.transpose(v, h).values,
+                             shading="auto", cmap=cmap)
+        fig.colorbar(mesh, ax=ax)
+        if names[0] in table and names[1] in table:
+            ax.plot(table[names[0]], table[names[1]], "x", color="w", ms=4, mew=1.2)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.set_title(f"posterior {label} of u{title}", fontsize=9)
     return fig
 
 

@@ -169,3 +169,19 @@ def test_strict_exits_3_when_the_run_has_warnings_but_still_writes(tiny_run, tmp
     assert "--strict" in capsys.readouterr().err
     summary = json.loads((outdir / "summary.json").read_text())
     assert any("ESS" in w for w in summary["diagnostics"]["warnings"])
+
+
+def test_predictions_hold_the_field_on_a_grid_over_the_domain(tiny_run):
+    _, outdir, _ = tiny_run
+    dt = read_results(outdir)
+    u = dt["predictions"]["u"]
+    assert u.dims == ("chain", "draw", "field_x", "field_t")
+    assert set(u["draw"].values) <= set(dt["posterior"]["draw"].values)
+    x, t = u["field_x"].values, u["field_t"].values
+    assert (x[0], x[-1], t[0], t[-1]) == (0.0, 1.0, 0.0, 1.0)
+    # The heat case imposes u(x, 0) = sin(pi x) + 0.5 sin(3 pi x) and u = 0 at x = 0, 1 exactly
+    # (hard constraints), so every draw must show them, in the right orientation.
+    u0 = np.sin(np.pi * x) + 0.5 * np.sin(3 * np.pi * x)
+    np.testing.assert_allclose(u.isel(field_t=0).values, np.broadcast_to(u0, u.shape[:2] + x.shape),
+                               atol=1e-12)
+    np.testing.assert_allclose(u.isel(field_x=[0, -1]).values, 0.0, atol=1e-12)

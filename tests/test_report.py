@@ -59,6 +59,14 @@ def test_every_section_present(report):
     assert len(ids) == len(SECTION_IDS)
 
 
+def test_field_over_the_domain_is_mapped(tiny_results, report):
+    outdir, _ = tiny_results
+    _, text = report
+    start = text.index("The field over the domain")
+    section = text[start:text.index("Predicted field (median", start)]
+    assert len(IMG_SRC.findall(section)) == 1  # the mean and sd maps, as one embedded figure
+
+
 def test_report_is_self_contained(report):
     _, text = report
     assert "http://" not in text and "https://" not in text

@@ -98,13 +98,14 @@ GROUPS = (
     "sample_stats",
     "prior",
     "posterior_predictive",
+    "predictions",
     "observed_data",
     "constant_data",
     "log_likelihood",
     "log_prior",
 )
-_SAMPLE_GROUPS = ("posterior", "sample_stats", "prior", "posterior_predictive", "log_likelihood",
-                  "log_prior")
+_SAMPLE_GROUPS = ("posterior", "sample_stats", "prior", "posterior_predictive", "predictions",
+                  "log_likelihood", "log_prior")
 _DATA_GROUPS = ("observed_data", "constant_data")
 SAMPLE_DIMS = ("chain", "draw")
 SAMPLE_STATS_VARS = ("diverging", "acceptance_rate", "n_steps", "tree_depth", "lp", "energy")
@@ -170,6 +171,8 @@ def build_datatree(
     constant_data: Mapping[str, Any] | None = None,
     log_likelihood: Mapping[str, Any] | None = None,
     log_prior: Mapping[str, Any] | None = None,
+    predictions: Mapping[str, Any] | None = None,
+    predictions_draws: Any = None,
     dims: Mapping[str, list[str]] | None = None,
     coords: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
@@ -189,6 +192,10 @@ def build_datatree(
         Shape ``(chain, draw, *event_shape)``, e.g. ``u_obs`` with dim ``obs``.
     log_prior : dict of str to array, optional
         Log prior density of each named unknown at each draw, shape ``(chain, draw)``.
+    predictions : dict of str to array, optional
+        The field at new points (e.g. a grid over the domain) for a thinned subset of the draws,
+        shape ``(chain, thinned draw, *event_shape)``; ``predictions_draws`` gives the indices
+        of those draws in the posterior (default: all draws).
     observed_data, constant_data : dict of str to array, optional
         No chain/draw dims, e.g. ``u_obs``, ``x``, ``t``, ``group`` along ``obs``.
     dims : dict of str to list of str, optional
@@ -238,6 +245,7 @@ def build_datatree(
         "constant_data": constant_data,
         "log_likelihood": log_likelihood,
         "log_prior": log_prior,
+        "predictions": predictions,
     }
     data: dict[str, dict[str, np.ndarray]] = {}
     for group, values in given.items():
@@ -262,14 +270,21 @@ def build_datatree(
 
     # from_dict gives the "*data" groups no sample dims and log_likelihood skip_event_dims,
     # which is exactly bpinn's layout; it also stamps each group with creation metadata.
-    return from_dict(
+    dt = from_dict(
         data,
         dims=all_dims,
         coords=coords,
+        pred_dims=all_dims,  # from_dict gives the predictions group its own dims and coords
+        pred_coords=coords,
         sample_dims=list(SAMPLE_DIMS),
         index_origin=0,
         attrs={"/": flat_attrs},
     )
+    if "predictions" in data and predictions_draws is not None:
+        # Label the thinned draws with their posterior draw numbers, so they can be matched.
+        dt["predictions"] = dt["predictions"].to_dataset().assign_coords(
+            draw=np.asarray(predictions_draws))
+    return dt
 
 
 def _check_name(group: str, name: Any) -> None:
@@ -298,6 +313,8 @@ def _check_sample_shapes(data: dict[str, dict[str, np.ndarray]]) -> None:
             if group == "prior":
                 # Prior draws come from a separate run with their own (1, draw) layout.
                 continue
+            if group == "predictions":
+                continue  # a thinned subset of the draws: checked against posterior below
             if reference is None:
                 reference = (group, name, arr.shape[:2])
             elif arr.shape[:2] != reference[2]:
@@ -306,6 +323,13 @@ def _check_sample_shapes(data: dict[str, dict[str, np.ndarray]]) -> None:
                     f"{reference[0]}[{reference[1]!r}] has {reference[2]}; all sampled groups "
                     "except prior must share chain and draw sizes"
                 )
+    for name, arr in data.get("predictions", {}).items():
+        if reference is not None and (arr.ndim < 2 or arr.shape[0] != reference[2][0]
+                                      or arr.shape[1] > reference[2][1]):
+            raise ValueError(
+                f"build_datatree: predictions[{name!r}] has shape {arr.shape}; it needs the "
+                f"posterior's {reference[2][0]} chains and at most its {reference[2][1]} draws"
+            )
 
 
 def _resolve_dims(
