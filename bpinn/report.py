@@ -901,7 +901,7 @@ def browser_check(html_path: str | os.PathLike, screenshot: str | os.PathLike | 
         if screenshot is not None:
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(width, min(int(height) + 100, max_height))
-            driver.save_screenshot(str(screenshot))
+            atomic_write_bytes(Path(screenshot), driver.get_screenshot_as_png())
     finally:
         driver.quit()
     return {"images": int(images), "broken_images": list(broken), "console_errors": errors}
