@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bpinn.utils import atomic_write_via, progress_bar
+from bpinn.utils import atomic_write_bytes, atomic_write_via, progress_bar
 
 LEVELS = (0.5, 0.9, 0.95)
 BAND_PROB = 0.95
@@ -218,13 +218,17 @@ def _infer_one(config_path, overrides: dict, values: np.ndarray, names: list[str
 def calibrate(config_path, *, num_datasets: int, method: str | None = None,
               truth: str = "prior", seed: int = 0, jobs: int = 1,
               with_reference: bool = False, overrides: dict | None = None,
-              progress: bool = False) -> dict[str, Any]:
+              progress: bool = False, checkpoint_dir=None) -> dict[str, Any]:
     """Simulate ``num_datasets`` datasets from the config's priors (or its [truth]) with the
     reference solver and the configured noise, infer each with ``method``, and summarise
     coverage, SBC ranks and bias (see :func:`calibration_summary`).
 
     Raises ``bpinn.config.ConfigError`` before any work when the config cannot be simulated
     (no reference solver for its PDE or conditions) or ``truth='fixed'`` lacks values.
+
+    With ``checkpoint_dir``, each dataset's draws are saved there as soon as they exist, under
+    a hash of everything that determines them; a rerun (after an interruption) reads those
+    back instead of sampling them again, with identical results.
     """
     import time
 
@@ -284,7 +288,8 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     def run_all(method_overrides: dict, desc: str) -> list[dict]:
         tasks = [(config.path, {**overrides, **method_overrides, "seed": seed + i}, y, names)
                  for i, y in enumerate(datasets)]
-        return _map_tasks(tasks, jobs=jobs, desc=desc, progress=progress)
+        return _map_tasks(tasks, jobs=jobs, desc=desc, progress=progress,
+                          cache=_TaskCache(checkpoint_dir) if checkpoint_dir else None)
 
     draws = run_all({}, f"Calibration ({config.inference.method})")
     reference = None
@@ -321,14 +326,24 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     }
 
 
-def _map_tasks(tasks: list, *, jobs: int, desc: str, progress: bool) -> list[dict]:
+def _map_tasks(tasks: list, *, jobs: int, desc: str, progress: bool,
+               cache: _TaskCache | None = None) -> list[dict]:
     """Run ``_infer_one`` over tasks, in ``jobs`` worker processes (spawned: JAX is not
-    fork-safe), with a progress bar; results in task order."""
-    results: list[dict | None] = [None] * len(tasks)
+    fork-safe), with a progress bar; results in task order. Tasks found in ``cache`` are read
+    back, and each new result is saved there as soon as it arrives."""
+    results: list[dict | None] = [cache.load(t) if cache else None for t in tasks]
+    todo = [i for i, r in enumerate(results) if r is None]
+
+    def done(i, result):
+        results[i] = result
+        if cache is not None:
+            cache.save(tasks[i], result)
+
     with progress_bar(total=len(tasks), desc=desc, enabled=progress) as bar:
+        bar.update(len(tasks) - len(todo))
         if jobs <= 1:
-            for i, task in enumerate(tasks):
-                results[i] = _infer_one(*task)
+            for i in todo:
+                done(i, _infer_one(*tasks[i]))
                 bar.update(1)
         else:
             import multiprocessing
@@ -336,11 +351,49 @@ def _map_tasks(tasks: list, *, jobs: int, desc: str, progress: bool) -> list[dic
 
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = {pool.submit(_infer_one, *task): i for i, task in enumerate(tasks)}
+                futures = {pool.submit(_infer_one, *tasks[i]): i for i in todo}
                 for future in as_completed(futures):
-                    results[futures[future]] = future.result()
+                    done(futures[future], future.result())
                     bar.update(1)
     return results
+
+
+class _TaskCache:
+    """Finished calibration datasets, one ``.npz`` per task named by a hash of its inputs (the
+    config file's bytes, the settings, the simulated readings, the package version), so a
+    changed input can never be served a stale result."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+
+    def _path(self, task) -> Path:
+        import hashlib
+        import json
+
+        from bpinn import __version__
+
+        config_path, overrides, values, names = task
+        digest = hashlib.sha256()
+        digest.update(Path(config_path).read_bytes())
+        digest.update(json.dumps([overrides, names, __version__], sort_keys=True,
+                                 default=str).encode())
+        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        return self.directory / f"dataset-{digest.hexdigest()[:32]}.npz"
+
+    def load(self, task) -> dict | None:
+        path = self._path(task)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in task[3]}
+
+    def save(self, task, result: dict) -> None:
+        import io
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **result)
+        atomic_write_bytes(self._path(task), buffer.getvalue())
 
 
 def plot_calibration(result: dict[str, Any], path) -> None:

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("-o", "--outdir", type=Path, default=None,
                      help="output directory (default: results/calibration_<config folder>)")
     cal.add_argument("--overwrite", action="store_true")
+    cal.add_argument("--resume", action="store_true",
+                     help="reuse the datasets an interrupted calibration in OUTDIR finished")
     cal.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rep = sub.add_parser("report", help="write the self-contained HTML report of a run, or a "
@@ -93,7 +95,8 @@ def _error(msg: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False) -> str | None:
+def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False,
+                  finished: str = "posterior.nc") -> str | None:
     from bpinn.checkpoint import CHECKPOINT_DIRNAME
 
     if outdir.exists() and not outdir.is_dir():
@@ -102,7 +105,7 @@ def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False) -> str | 
         return "--overwrite and --resume contradict each other: choose one"
     has_checkpoint = (outdir / CHECKPOINT_DIRNAME).is_dir()
     if resume:
-        if (outdir / "posterior.nc").is_file() and not has_checkpoint:
+        if (outdir / finished).is_file() and not has_checkpoint:
             return f"{outdir} holds a finished run; there is nothing to resume"
         return None
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
@@ -279,21 +282,31 @@ def _cmd_calibrate(args) -> int:
     from bpinn.utils import atomic_write_bytes
 
     outdir = args.outdir or Path("results") / f"calibration_{args.config.resolve().parent.name}"
-    problem = _check_outdir(outdir, args.overwrite)
+    problem = _check_outdir(outdir, args.overwrite, args.resume, finished="calibration.json")
     if problem:
         return _error(problem)
+    from bpinn.checkpoint import CHECKPOINT_DIRNAME
+
+    checkpoint_dir = outdir / CHECKPOINT_DIRNAME
+    if args.overwrite:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                  "num_chains": args.num_chains}
     try:
         result = calibrate(args.config, num_datasets=args.datasets, method=args.method,
                            truth=args.truth, seed=args.seed, jobs=args.jobs,
                            with_reference=args.with_reference, overrides=overrides,
-                           progress=not args.quiet)
+                           progress=not args.quiet, checkpoint_dir=checkpoint_dir)
     except ConfigError as err:
         return _error(str(err))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the finished datasets are saved in {checkpoint_dir}; continue "
+              f"with the same command and --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     outdir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(outdir / "calibration.json", json.dumps(result, indent=2).encode())
     plot_calibration(result, outdir / "calibration.png")
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     for name, entry in result["parameters"].items():
         cov = ", ".join(f"{lvl}: {c:.2f} (band {b[0]:.2f}-{b[1]:.2f})" for (lvl, c), b in
                         zip(entry["coverage"].items(), entry["band"].values(), strict=True))

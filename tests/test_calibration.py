@@ -99,3 +99,40 @@ def test_calibrate_fixed_truth_needs_every_value(heat_case):
     config = heat_case(drop=("D = 0.07",))
     with pytest.raises(ConfigError, match=r"truth = 'fixed' needs a value for \['D'\]"):
         calibrate(config, num_datasets=5, truth="fixed")
+
+
+def test_interrupted_calibration_resumes_with_identical_results(heat_case, monkeypatch, tmp_path):
+    from bpinn import calibration
+    from bpinn.calibration import calibrate
+
+    config = heat_case(inference={"num_chains": 2, "num_warmup": 100, "num_samples": 100})
+    kwargs = {"num_datasets": 3, "method": "reference", "seed": 4}
+    uninterrupted = calibrate(config, **kwargs)
+    real = calibration._infer_one
+    calls = []
+
+    class Killed(Exception):
+        pass
+
+    def dies_on_the_third(*task):
+        calls.append(task)
+        if len(calls) == 3:
+            raise Killed  # as a crash or Ctrl-C would, after two datasets were saved
+        return real(*task)
+
+    monkeypatch.setattr(calibration, "_infer_one", dies_on_the_third)
+    with pytest.raises(Killed):
+        calibrate(config, **kwargs, checkpoint_dir=tmp_path)
+    assert len(list(tmp_path.glob("dataset-*.npz"))) == 2
+    calls.clear()
+    monkeypatch.setattr(calibration, "_infer_one", lambda *task: calls.append(task) or real(*task))
+    resumed = calibrate(config, **kwargs, checkpoint_dir=tmp_path)
+    assert len(calls) == 1  # only the dataset that was interrupted is sampled again
+    for name, entry in uninterrupted["parameters"].items():
+        assert resumed["parameters"][name] == entry, name
+    # A changed setting or reading misses the saved datasets instead of reusing them.
+    cache = calibration._TaskCache(tmp_path)
+    config_path, overrides, values, names = calls[0]
+    assert cache.load(calls[0]) is not None
+    assert cache.load((config_path, {**overrides, "num_samples": 101}, values, names)) is None
+    assert cache.load((config_path, overrides, values + 1e-12, names)) is None
