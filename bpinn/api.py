@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -258,7 +259,7 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
         "versions": versions(),
         "device": jax.devices()[0].device_kind,
         "platform": platform.platform(),
-        "config_path": str(config.path),
+        "config_path": str(Path(config.path).resolve()),  # anchors its relative paths
         "config": json.loads(json.dumps(dict(config.raw), default=str)),
         "seed": seed,
         "method": method,
@@ -280,6 +281,31 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
     }
 
 
+def rerun(results_path, *, outdir=None, overrides: dict | None = None,
+          progress: bool = False, checkpoint_dir=None) -> RunResult:
+    """Run again the config recorded in a results file: same tables, same ``[inference]``
+    settings (overrides included) and seed, checked against the recorded data hash. The config
+    file itself need not exist any more; its data and function files must.
+
+    ``overrides`` changes ``[inference]`` keys on top of the recorded ones.
+    """
+    from bpinn.inference.results import decode_attrs, read_results
+
+    path = Path(results_path)
+    try:
+        attrs = decode_attrs(read_results(path))
+    except Exception as err:  # any reader failure means "not a results file"
+        raise ConfigError(f"{path}: cannot be read as a bpinn results file: {err}") from None
+    missing = [k for k in ("config", "config_path", "inference", "data_sha256") if k not in attrs]
+    if missing:
+        raise ConfigError(f"{path}: the results do not record {missing}; they cannot be rerun")
+    recorded = {**attrs["inference"], **{k: v for k, v in (overrides or {}).items()
+                                         if v is not None}}
+    return run(attrs["config_path"], outdir=outdir, overrides=recorded, progress=progress,
+               checkpoint_dir=checkpoint_dir, tables=attrs["config"],
+               data_sha256=attrs["data_sha256"])
+
+
 def _fingerprint(config: RunConfig, model: BPINN) -> dict:
     """What must match for a checkpoint to be resumed: the run's inputs, not where they live."""
     obs = model.problem.observations
@@ -287,6 +313,19 @@ def _fingerprint(config: RunConfig, model: BPINN) -> dict:
             "inference": asdict(config.inference), "data_sha256": file_sha256(obs.origin),
             "bpinn_version": __version__, "versions": versions(),
             "device": jax.devices()[0].device_kind}
+
+
+def _reported_truth(truth, posterior: dict) -> dict:
+    """The config's [truth] for the unknowns the run reports: values of fixed (known) quantities
+    are dropped, and one value for a per-group sigma applies to every group."""
+    out = {}
+    for name, value in truth.items():
+        if name not in posterior:
+            continue
+        event_shape = np.shape(posterior[name])[2:]
+        out[name] = np.broadcast_to(np.asarray(value, dtype=float), event_shape).tolist() \
+            if event_shape and np.ndim(value) == 0 else value
+    return out
 
 
 def _map_fits(names: list[str], target, fit) -> list[dict]:
@@ -333,6 +372,8 @@ def run(
     overrides: dict | None = None,
     progress: bool = False,
     checkpoint_dir=None,
+    tables: dict | None = None,
+    data_sha256: str | None = None,
 ) -> RunResult:
     """Run the inference a config describes; write ``posterior.nc`` and ``summary.json``.
 
@@ -346,6 +387,9 @@ def run(
     checkpoint_dir : save the state of every loop here after each chunk, and continue from what
         is there (a checkpoint of the same run; see :mod:`bpinn.checkpoint`). The directory is
         left in place: remove it once the results are safely written.
+    tables, data_sha256 : a recorded config's tables (used instead of reading ``config_path``,
+        which then only anchors relative paths) and the sha256 its data file must still have;
+        see :func:`rerun`.
 
     Examples
     --------
@@ -357,9 +401,15 @@ def run(
     jax.config.update("jax_enable_x64", True)
     t_start = time.perf_counter()
     config = load_config(config_path, overrides={**(overrides or {}), "seed": seed,
-                                                  "method": method})
+                                                  "method": method}, tables=tables)
     inf = config.inference
     model = prepare(config)  # all input validation happens before any output exists
+    data_file = model.problem.observations.origin
+    if data_sha256 is not None and file_sha256(data_file) != data_sha256:
+        raise ConfigError(
+            f"{data_file}: the data file has changed since the recorded run (sha256 "
+            f"{file_sha256(data_file)[:12]}... instead of {data_sha256[:12]}...); a rerun would "
+            "not reproduce it; restore the original file or run the config afresh")
     try:
         method = checked_method(model, inf)
     except ValueError as err:
@@ -418,7 +468,8 @@ def run(
               "total_s": time.perf_counter() - t_start}
     summary = summarize(
         dt, var_names=reported, method=inf.method, seed=inf.seed, timing=timing,
-        truth=dict(config.truth) or None, max_tree_depth=draws.info.get("max_tree_depth"),
+        truth=_reported_truth(config.truth, posterior) or None,
+        max_tree_depth=draws.info.get("max_tree_depth"),
         extra={"config": str(config.path), "equation": model.problem.pde.equation,
                "exact_mcmc": method.exact_mcmc, "method_info": draws.info,
                "method_limitations": list(method.limitations)},

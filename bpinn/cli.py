@@ -1,4 +1,4 @@
-"""``bpinn run | check | summary | report | calibrate | identify | methods``: parse, call, print.
+"""The `bpinn` command line (run, check, summary, report, calibrate, identify, design, methods).
 
 Exit status 2 on bad input.
 """
@@ -25,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="infer the unknowns a config describes")
-    run.add_argument("config", type=Path, help="TOML config file")
+    run.add_argument("config", type=Path, nargs="?", help="TOML config file")
+    run.add_argument("--from", dest="from_results", type=Path, default=None, metavar="RESULTS",
+                     help="rerun the config recorded in RESULTS (a posterior.nc or its "
+                          "directory) instead of reading CONFIG")
     run.add_argument("-o", "--outdir", type=Path, default=None,
                      help="output directory (default: results/<config folder name>)")
     run.add_argument("--seed", type=int, default=None, help="override [inference] seed")
@@ -85,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="list the inference methods and what each cannot show")
 
+    design = sub.add_parser("design", help="rank new sensor locations by expected information")
+    design.add_argument("results", type=Path, help="posterior.nc (or its directory)")
+    design.add_argument("--top", type=int, default=10, help="how many locations to list")
+    design.add_argument("--noise-sd", type=float, default=None,
+                        help="noise sd of the new reading (default: the posterior mean of sigma)")
+    design.add_argument("--json", action="store_true", help="print the ranking as JSON")
+
     check = sub.add_parser("check", help="validate a config and its data files without running")
     check.add_argument("config", type=Path, help="TOML config file")
     return parser
@@ -121,13 +131,17 @@ def _cmd_run(args) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bpinn.api import MAPError, run
+    from bpinn.api import MAPError, rerun, run
     from bpinn.checkpoint import CHECKPOINT_DIRNAME, CheckpointError
     from bpinn.config import ConfigError
+    from bpinn.data import DataError
     from bpinn.diagnostics import format_identifiability
     from bpinn.inference.results import format_summary, write_results
 
+    if args.from_results is not None and args.outdir is None:
+        return _error("--from needs -o OUTDIR for the rerun's results")
     outdir = args.outdir or Path("results") / args.config.resolve().parent.name
+    source = args.config if args.config is not None else f"--from {args.from_results}"
     problem = _check_outdir(outdir, args.overwrite, args.resume)
     if problem:
         return _error(problem)
@@ -144,22 +158,27 @@ def _cmd_run(args) -> int:
         # Results are computed in memory and written only at the end, so a failure leaves
         # the previous results in OUTDIR as they were; the checkpoint beside them lets an
         # interrupted run continue where it stopped.
-        result = run(args.config, outdir=None, seed=args.seed, method=args.method,
-                     overrides=overrides, progress=not args.quiet,
-                     checkpoint_dir=checkpoint_dir)
-    except (ConfigError, CheckpointError) as err:
+        if args.from_results is not None:
+            result = rerun(args.from_results, overrides={**overrides, "seed": args.seed,
+                                                         "method": args.method},
+                           progress=not args.quiet, checkpoint_dir=checkpoint_dir)
+        else:
+            result = run(args.config, outdir=None, seed=args.seed, method=args.method,
+                         overrides=overrides, progress=not args.quiet,
+                         checkpoint_dir=checkpoint_dir)
+    except (ConfigError, DataError, CheckpointError) as err:
         return _error(str(err))
     except MAPError as err:
         # A resumed run would replay the same divergence: its checkpoint is of no use.
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         if created and outdir.is_dir() and not any(outdir.iterdir()):
             outdir.rmdir()
-        print(f"error: {args.config}: {err}", file=sys.stderr)
+        print(f"error: {args.config or args.from_results}: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         if checkpoint_dir.is_dir():
             print(f"\ninterrupted: the run's state up to its last finished chunk is saved in "
-                  f"{checkpoint_dir}; continue with\n  bpinn run {args.config} -o {outdir} "
+                  f"{checkpoint_dir}; continue with\n  bpinn run {source} -o {outdir} "
                   "--resume", file=sys.stderr)
         else:
             print("\ninterrupted before the first checkpoint: nothing was written",
@@ -317,6 +336,22 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _cmd_design(args) -> int:
+    from bpinn.diagnostics import format_sensor_design, sensor_design
+
+    dt, nc = _read_results_arg(args.results)
+    if dt is None:
+        return _error(nc)
+    if args.top < 1:
+        return _error(f"--top must be at least 1, got {args.top}")
+    try:
+        design = sensor_design(dt, top=args.top, noise_sd=args.noise_sd)
+    except ValueError as err:
+        return _error(f"{nc}: {err}")
+    print(json.dumps(design, indent=2) if args.json else format_sensor_design(design))
+    return 0
+
+
 def _cmd_check(args) -> int:
     """Everything ``bpinn run`` validates before it computes anything, and nothing more."""
     import jax
@@ -324,14 +359,16 @@ def _cmd_check(args) -> int:
     jax.config.update("jax_enable_x64", True)
     from bpinn.api import checked_method, prepare
     from bpinn.config import ConfigError, load_config
+    from bpinn.data import DataError
 
     try:
         config = load_config(args.config)
         model = prepare(config)
-        checked_method(model, config.inference)
-    except ConfigError as err:
+    except (ConfigError, DataError) as err:
         return _error(str(err))
-    except ValueError as err:  # checked_method: the method cannot run this problem
+    try:
+        checked_method(model, config.inference)
+    except ValueError as err:  # the method cannot run this problem
         return _error(f"{args.config}: [inference] method = {config.inference.method!r}: {err}")
     p = model.problem
     obs = p.observations
@@ -359,10 +396,13 @@ def _cmd_methods(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and (args.config is None) == (args.from_results is None):
+        parser.error("bpinn run needs either a CONFIG file or --from RESULTS (not both)")
     commands = {"run": _cmd_run, "summary": _cmd_summary, "report": _cmd_report,
                 "identify": _cmd_identify, "calibrate": _cmd_calibrate, "methods": _cmd_methods,
-                "check": _cmd_check}
+                "check": _cmd_check, "design": _cmd_design}
     return commands[args.command](args)
 
 

@@ -3,6 +3,15 @@
 The config speaks the user's language (files, column names, priors by name); ``build_problem``
 turns it into the library's types. Nothing in a config is ever evaluated as code: functions are
 referenced as ``"module:function"`` and imported (a ``module.py`` beside the config is found).
+A module name is a dotted Python name (no paths: ``..``, ``/`` or a leading dot are refused);
+a name that is not a file beside the config must be an installed package outside the standard
+library (``os:system`` or ``builtins:print`` are refused, never imported or called). Every
+function is called once at the domain's centre while the config is checked, so a wrong signature
+is reported naming the key. Paths in a config (``file = ...``) are read, never written, and a
+relative path is resolved against the config's folder, not the working directory.
+
+Integer settings have upper bounds (``_MAXIMUM``) far above any real problem, so that a typo such
+as ``num_samples = 1000000000000`` is reported instead of exhausting memory or running for days.
 
 A minimal config::
 
@@ -25,7 +34,9 @@ A minimal config::
 
 from __future__ import annotations
 
+import copy
 import math
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,7 +47,7 @@ from bpinn.inference.methods import method_names
 from bpinn.models.conditions import Condition, hard_constraint, soft_terms
 from bpinn.models.networks import Network
 from bpinn.models.pdes import BUILTIN_PDES, make_pde
-from bpinn.models.priors import Fixed, Prior, parse_quantity
+from bpinn.models.priors import PRIOR_FAMILIES, Fixed, Prior, parse_quantity
 from bpinn.models.problem import PDE, Domain, Problem, zero_source
 from bpinn.utils import resolve_reference
 
@@ -104,6 +115,19 @@ _CONDITION_KEYS = {"kind": ..., "boundary": "all", "value": 0.0, "hard": False, 
                    "format": None, "coords": None, "value_column": "u"}
 _TOP_LEVEL = set(_SCHEMA) | {"conditions"}
 _LIKELIHOODS = ("normal", "student_t")
+# Upper bounds of integer settings: generous for real problems, far below what would exhaust
+# memory or run for days when a value has a few zeros too many. seed: a JAX/NumPy seed.
+_MAXIMUM = {
+    "seed": 2**32 - 1, "num_chains": 1024, "num_warmup": 10**6, "num_samples": 10**6,
+    "max_tree_depth": 20, "map_adam_steps": 10**9, "map_lbfgs_steps": 10**9,
+    "num_leapfrog_steps": 10**5, "svi_steps": 10**9, "svi_num_particles": 10**4,
+    "svi_rank": 10**4, "num_members": 1024,
+    "width": 4096, "depth": 64, "num_fourier": 4096, "num_collocation": 10**6,
+    "num_condition_points": 10**5,
+}
+_FLOAT_MAX = sys.float_info.max
+# Every weight is held several times per chain (and NUTS whitens with a dense Hessian).
+_MAX_WEIGHTS = 10**6
 
 
 def _fail(path: str, msg: str):
@@ -138,41 +162,70 @@ def _suggest(word: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _number(value, path: str, *, positive=False, integer=False, minimum=None):
+def _show(value) -> str:
+    """``repr`` for messages, short even for a 10**400 integer or a megabyte of text."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
+
+
+def _number(value, path: str, *, positive=False, integer=False, minimum=None, maximum=None,
+            why="larger values would exhaust memory or run for days"):
     if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(path, f"expected a number, got {value!r}")
-    if integer and not (isinstance(value, int) or float(value).is_integer()):
-        _fail(path, f"expected an integer, got {value!r}")
-    if not math.isfinite(value):
-        _fail(path, f"expected a finite number, got {value!r}")
+        _fail(path, f"expected a number, got {_show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        _fail(path, f"expected a finite number, got {_show(value)}")
+    if integer and not (isinstance(value, int) or value.is_integer()):
+        _fail(path, f"expected an integer, got {_show(value)}")
     if positive and not value > 0:
-        _fail(path, f"must be > 0, got {value!r}")
+        _fail(path, f"must be > 0, got {_show(value)}")
     if minimum is not None and value < minimum:
-        _fail(path, f"must be >= {minimum}, got {value!r}")
+        _fail(path, f"must be >= {minimum}, got {_show(value)}")
+    if maximum is not None and value > maximum:
+        _fail(path, f"must be <= {maximum}, got {_show(value)}; {why}")
+    if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+        _fail(path, f"{_show(value)} is too large for a float64 (at most about 1.8e308)")
     return int(value) if integer else float(value)
+
+
+def _count(value, path: str, key: str, minimum: int) -> int:
+    """An integer setting between ``minimum`` and its bound in ``_MAXIMUM``."""
+    return _number(value, path, integer=True, minimum=minimum, maximum=_MAXIMUM[key],
+                   **({"why": "seeds are 32-bit"} if key == "seed" else {}))
 
 
 def _interval(value, path: str):
     if value is None:
         return None
     if not (isinstance(value, list) and len(value) == 2):
-        _fail(path, f"expected [low, high], got {value!r}")
+        _fail(path, f"expected [low, high], got {_show(value)}")
     lo, hi = (_number(v, f"{path}[{i}]") for i, v in enumerate(value))
     if not lo < hi:
         _fail(path, f"expected low < high, got [{lo}, {hi}]")
+    if not math.isfinite(hi - lo):  # coordinates are scaled by the width
+        _fail(path, f"the width high - low overflows float64, got [{lo}, {hi}]")
     return (lo, hi)
 
 
 def _quantity(value, path: str, *, positive=False):
+    if isinstance(value, dict) and "prior" not in value:  # name a typo such as 'prir'
+        typo = next((k for k in sorted(value) if _suggest(k, ["prior"])), None)
+        _fail(path, f"a prior table needs a 'prior' key naming the family "
+              f"({', '.join(PRIOR_FAMILIES)}), e.g. {{ prior = \"HalfNormal\", scale = 0.1 }}; "
+              f"got keys {sorted(value)}" + (_suggest(typo, ["prior"]) if typo else ""))
     try:
         return parse_quantity(value, where=path, positive=positive)
     except ValueError as err:
-        raise ConfigError(str(err)) from None
+        message = str(err)  # Fixed(inf) says "a known value must be finite", without the key
+        raise ConfigError(message if message.startswith(path) else f"{path}: {message}") from None
+    except OverflowError:  # an integer parameter beyond float64
+        _fail(path, f"a number is too large for float64 in {_show(value)}")
 
 
 def _bool(value, path):
     if not isinstance(value, bool):
-        _fail(path, f"expected true or false, got {value!r}")
+        _fail(path, f"expected true or false, got {_show(value)}")
     return value
 
 
@@ -192,21 +245,43 @@ class RunConfig:
         return self.path.parent
 
 
-def load_config(path, *, overrides: dict | None = None) -> RunConfig:
+def load_config(path, *, overrides: dict | None = None, tables: dict | None = None
+                ) -> RunConfig:
     """Read and validate a TOML config. ``overrides`` replaces ``[inference]`` keys (CLI flags).
 
     Validation here is structural (keys, types, ranges). Files and functions are checked by
-    ``build_problem``, which needs them anyway.
+    ``build_problem``, which needs them anyway. ``tables`` are the parsed tables of a config
+    recorded earlier (``bpinn run --from``): they are validated the same way, and ``path`` (which
+    need not exist any more) only anchors the relative paths they name.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; give the path of a TOML config file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    if tables is not None:
+        return _validated(path, copy.deepcopy(dict(tables)), overrides)
     try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
+        is_dir, is_file, exists = path.is_dir(), path.is_file(), path.exists()
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte in the name
+        raise ConfigError(f"{_show(str(path))}: cannot be opened: {err}") from None
+    if is_dir:
+        raise ConfigError(f"{path}: is a directory; give the path of a TOML config file")
+    if not exists:
+        raise ConfigError(f"{path}: config file not found")
+    if not is_file:  # a FIFO or a device would block or never end
+        raise ConfigError(f"{path}: not a regular file; give the path of a TOML config file")
+    try:
+        raw = tomllib.loads(path.read_bytes().decode("utf-8-sig"))  # as some editors save it
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err}); a config is a TOML text file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    except (tomllib.TOMLDecodeError, ValueError) as err:
+        # ValueError: e.g. an integer with more digits than Python converts
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    return _validated(path, raw, overrides)
+
+
+def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
     unknown = sorted(set(raw) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(
@@ -216,6 +291,9 @@ def load_config(path, *, overrides: dict | None = None) -> RunConfig:
     for section in ("problem", "domain", "data"):
         if section not in raw:
             raise ConfigError(f"{path}: missing required section [{section}]")
+    for section in _SCHEMA:
+        if section in raw and not isinstance(raw[section], dict):
+            _fail(f"{path} [{section}]", f"expected a table, got {_show(raw[section])}")
     for section, allowed in _SCHEMA.items():
         if section in raw and allowed:
             _check_keys(raw[section], allowed, f"{path} [{section}]")
@@ -231,42 +309,41 @@ def load_config(path, *, overrides: dict | None = None) -> RunConfig:
         return f"{where} (overridden)" if key in overridden else where
 
     if inf["method"] not in method_names():
-        _fail(p("method"), f"unknown method {inf['method']!r}; valid methods are "
-              f"{', '.join(method_names())}")
+        _fail(p("method"), f"unknown method {_show(inf['method'])}; valid methods are "
+              f"{', '.join(method_names())}" + _suggest(str(inf["method"]), method_names()))
+
+    def count(key, minimum):
+        return _count(inf[key], p(key), key, minimum)
+
     settings = InferenceSettings(
         method=inf["method"],
-        seed=_number(inf["seed"], p("seed"), integer=True, minimum=0),
-        num_chains=_number(inf["num_chains"], p("num_chains"), integer=True, minimum=1),
-        num_warmup=_number(inf["num_warmup"], p("num_warmup"), integer=True, minimum=20),
-        num_samples=_number(inf["num_samples"], p("num_samples"), integer=True, minimum=1),
-        max_tree_depth=_number(inf["max_tree_depth"], p("max_tree_depth"), integer=True,
-                               minimum=1),
+        seed=count("seed", 0),
+        num_chains=count("num_chains", 1),
+        num_warmup=count("num_warmup", 20),
+        num_samples=count("num_samples", 1),
+        max_tree_depth=count("max_tree_depth", 1),
         target_acceptance=_number(inf["target_acceptance"], p("target_acceptance"),
                                   positive=True),
         adapt_mass_matrix=_bool(inf["adapt_mass_matrix"], p("adapt_mass_matrix")),
         weight_damping=_number(inf["weight_damping"], p("weight_damping"), minimum=0),
         curvature_floor=_number(inf["curvature_floor"], p("curvature_floor"), positive=True),
-        map_adam_steps=_number(inf["map_adam_steps"], p("map_adam_steps"), integer=True,
-                               minimum=0),
+        map_adam_steps=count("map_adam_steps", 0),
         map_learning_rate=_number(inf["map_learning_rate"], p("map_learning_rate"),
                                   positive=True),
-        map_lbfgs_steps=_number(inf["map_lbfgs_steps"], p("map_lbfgs_steps"), integer=True,
-                                minimum=0),
+        map_lbfgs_steps=count("map_lbfgs_steps", 0),
         map_physics_ramp=_number(inf["map_physics_ramp"], p("map_physics_ramp"), minimum=0),
         chain_init=inf["chain_init"],
         save_weights=_bool(inf["save_weights"], p("save_weights")),
-        num_leapfrog_steps=_number(inf["num_leapfrog_steps"], p("num_leapfrog_steps"),
-                                   integer=True, minimum=1),
-        svi_steps=_number(inf["svi_steps"], p("svi_steps"), integer=True, minimum=1),
+        num_leapfrog_steps=count("num_leapfrog_steps", 1),
+        svi_steps=count("svi_steps", 1),
         svi_learning_rate=_number(inf["svi_learning_rate"], p("svi_learning_rate"),
                                   positive=True),
-        svi_num_particles=_number(inf["svi_num_particles"], p("svi_num_particles"),
-                                  integer=True, minimum=1),
-        svi_rank=_number(inf["svi_rank"], p("svi_rank"), integer=True, minimum=1),
-        num_members=_number(inf["num_members"], p("num_members"), integer=True, minimum=2),
+        svi_num_particles=count("svi_num_particles", 1),
+        svi_rank=count("svi_rank", 1),
+        num_members=count("num_members", 2),
     )
     if settings.chain_init not in CHAIN_INITS:
-        _fail(p("chain_init"), f"unknown value {settings.chain_init!r}; valid: {CHAIN_INITS}")
+        _fail(p("chain_init"), f"unknown value {_show(settings.chain_init)}; valid: {CHAIN_INITS}")
     if not settings.target_acceptance < 1:
         _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
     truth = raw.get("truth", {})
@@ -303,14 +380,48 @@ def _function_or_number(value, path: str, base_dir: Path, domain: Domain | None 
     if isinstance(value, int | float):
         return _number(value, path)
     if isinstance(value, str):
-        try:
-            fn = resolve_reference(value, base_dir=base_dir, where=path)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        fn = _reference(value, path, base_dir)
         if domain is not None:
             _check_point_function(fn, value, path, domain)
         return fn
-    _fail(path, f"expected a number or 'module:function', got {value!r}")
+    _fail(path, f"expected a number or 'module:function', got {_show(value)}")
+
+
+def _reference(ref: str, path: str, base_dir: Path):
+    """Import ``"module:function"``: a dotted module name, beside the config or installed outside
+    the standard library; nothing else is imported, and import errors name the key."""
+    module, _, func = ref.partition(":")
+    usage = (f"expected 'module:function' (a dotted Python module name, such as a module.py "
+             f"beside the config, and a function name), got {_show(ref)}")
+    if ref.count(":") != 1 or not func.isidentifier() or not all(
+            part.isidentifier() for part in module.split(".")):
+        _fail(path, usage)
+    beside = (base_dir / (module.replace(".", "/") + ".py")).is_file()
+    if not beside and module.split(".")[0] in sys.stdlib_module_names:
+        # os:system, builtins:exec, shutil:rmtree... are never model functions: refuse them
+        # without importing or calling anything.
+        _fail(path, f"{ref!r} refers to the Python standard library module {module!r}; refer to "
+              f"a function in a module.py beside the config ({base_dir}) or in an installed "
+              "package")
+    # Importing a module beside the config must not write __pycache__ there: a run writes
+    # nothing outside OUTDIR.
+    write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        return resolve_reference(ref, base_dir=base_dir, where=path)
+    except (Exception, SystemExit) as err:
+        if isinstance(err, ValueError) and str(err).startswith(path):
+            raise ConfigError(str(err)) from None  # resolve_reference's own, naming the key
+        # The module's own code failed while importing (a SyntaxError, bytes that are not
+        # UTF-8, an exception or exit at module level).
+        _fail(path, f"importing module {module!r} for {ref!r} failed with "
+              f"{type(err).__name__}: {_show_error(err)}")
+    finally:
+        sys.dont_write_bytecode = write_bytecode
+
+
+def _show_error(err: BaseException) -> str:
+    text = str(err)
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def _check_point_function(fn, ref: str, path: str, domain: Domain) -> None:
@@ -319,14 +430,44 @@ def _check_point_function(fn, ref: str, path: str, domain: Domain) -> None:
     z = jnp.asarray((domain.lower + domain.upper) / 2)
     names = ", ".join(domain.coord_names)
     try:
-        shape = jnp.shape(fn(z))
-    except Exception as err:  # user code: any failure is a bad config value
+        out = fn(z)
+    except (Exception, SystemExit) as err:  # user code: any failure is a bad config value
         _fail(path, f"calling {ref!r} with one point z = ({names}) = {z.tolist()} failed with "
-              f"{type(err).__name__}: {err}; it must take the coordinate vector z as its only "
-              "argument and return a number")
-    if shape != ():
-        _fail(path, f"{ref!r} must return one number for one point z = ({names}), got an array "
-              f"of shape {shape}")
+              f"{type(err).__name__}: {_show_error(err)}; it must take the coordinate vector z "
+              "as its only argument and return a number")
+    _check_scalar(out, f"{ref!r} must return one number for one point z = ({names})", path)
+
+
+def _check_scalar(out, what: str, path: str) -> None:
+    import jax.numpy as jnp
+
+    try:
+        result = jnp.asarray(out)
+    except (TypeError, ValueError):
+        _fail(path, f"{what}, got {_show(out)}")
+    if result.shape != () or not jnp.issubdtype(result.dtype, jnp.number):
+        _fail(path, f"{what}, got an array of shape {result.shape} and dtype {result.dtype}")
+
+
+def _check_operator(operator, ref: str, path: str, domain: Domain, names) -> None:
+    """Call a user-defined PDE operator once, on a smooth trial function at the domain's centre,
+    so that a wrong signature or result is reported here and not as a traceback mid-run."""
+    import jax.numpy as jnp
+
+    z = jnp.asarray((domain.lower + domain.upper) / 2)
+    coeffs = {name: jnp.asarray(1.0) for name in names}
+
+    def trial(point):
+        return jnp.sum(jnp.sin(point + 0.5))
+
+    try:
+        out = operator(trial, z, coeffs)
+    except (Exception, SystemExit) as err:  # user code: any failure is a bad config value
+        _fail(path, f"calling {ref!r} as operator(u_fn, z, coeffs) with a trial u_fn, z = "
+              f"{z.tolist()} and coeffs = {{{', '.join(f'{n!r}: 1.0' for n in names)}}} failed "
+              f"with {type(err).__name__}: {_show_error(err)}; it must return L[u](z), one "
+              "number (list the coefficients it reads in [problem] coefficients)")
+    _check_scalar(out, f"operator {ref!r} must return one number L[u](z) for one point", path)
 
 
 def _pde(cfg: RunConfig, domain: Domain) -> PDE:
@@ -334,20 +475,21 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
     prob = _check_keys(cfg.raw["problem"], _SCHEMA["problem"], p)
     name = prob["pde"]
     if not isinstance(name, str):
-        _fail(f"{p} pde", f"expected a PDE name or 'module:function', got {name!r}")
+        _fail(f"{p} pde", f"expected a PDE name or 'module:function', got {_show(name)}")
     if ":" in name:
         operator = _function_or_number(name, f"{p} pde", cfg.base_dir)
         coeffs = prob["coefficients"]
         if coeffs is None:
             coeffs = sorted(cfg.raw.get("coefficients", {}))
         if not (isinstance(coeffs, list) and all(isinstance(c, str) for c in coeffs)):
-            _fail(f"{p} coefficients", f"expected a list of names, got {coeffs!r}")
+            _fail(f"{p} coefficients", f"expected a list of names, got {_show(coeffs)}")
+        _check_operator(operator, name, f"{p} pde", domain, coeffs)
         return PDE(name=name, coefficient_names=tuple(coeffs), operator=operator,
                    equation=f"{name}[u] = f (user-defined)")
     if prob["coefficients"] is not None:
         _fail(f"{p} coefficients", "only user-defined PDEs ('module:function') list coefficients")
     if name not in BUILTIN_PDES:
-        _fail(f"{p} pde", f"unknown PDE {name!r}; built-in PDEs are {sorted(BUILTIN_PDES)}, "
+        _fail(f"{p} pde", f"unknown PDE {_show(name)}; built-in PDEs are {sorted(BUILTIN_PDES)}, "
               "or give a user-defined operator as 'module:function'" + _suggest(name, BUILTIN_PDES))
     if not isinstance(prob["options"], dict):
         _fail(f"{p} options", f"expected a table such as {{ velocity = 1.0 }}, got "
@@ -355,6 +497,9 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
     try:
         return make_pde(name, domain, **prob["options"])
     except (ValueError, TypeError) as err:
+        if "domain" in str(err):  # time-dependent PDE and steady domain, or the reverse
+            raise ConfigError(f"{p} pde: {str(err).rstrip('.')} (the config's [domain] sets "
+                              f"{', '.join(domain.coord_names)})") from None
         raise ConfigError(f"{p}: {err}") from None
 
 
@@ -376,32 +521,50 @@ def _coefficients(cfg: RunConfig, pde: PDE) -> dict:
 
 
 def _resolve_file(cfg: RunConfig, value, path: str) -> Path:
-    if not isinstance(value, str):
-        _fail(path, f"expected a file name, got {value!r}")
+    """The file a config names, relative to the config's folder (it is only ever read)."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        _fail(path, f"expected a file name, got {_show(value)}")
     file = Path(value)
     return file if file.is_absolute() else cfg.base_dir / file
+
+
+def _column(value, path: str, *, optional=False):
+    """A column or variable name: checked here so the message names the config key."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        _fail(path, f"expected a column or variable name (a non-empty string), got "
+              f"{_show(value)}")
+    return value
 
 
 def _coords_map(value, domain: Domain, path: str) -> dict:
     if value is None:
         return {n: n for n in domain.coord_names}
     if not isinstance(value, dict):
-        _fail(path, f"expected a table such as {{ x = \"x\", t = \"time\" }}, got {value!r}")
+        _fail(path, f"expected a table such as {{ x = \"x\", t = \"time\" }}, got "
+              f"{_show(value)}")
     extra = sorted(set(value) - set(domain.coord_names))
     missing = [n for n in domain.coord_names if n not in value]
     if extra or missing:
         _fail(path, f"must map exactly the domain's coordinates {list(domain.coord_names)} to "
               f"column names; missing {missing}, unexpected {extra}")
-    return {n: value[n] for n in domain.coord_names}
+    return {n: _column(value[n], f"{path} {n}") for n in domain.coord_names}
 
 
-def _observations(cfg, table, domain, path, *, value_key, group=None):
-    from bpinn.data import DataError
+def _observations(cfg, table, domain, path, *, value_key, group=None, value_label=None):
+    from bpinn.data import FORMATS, DataError
 
     file = _resolve_file(cfg, table["file"], f"{path} file")
     coords = _coords_map(table["coords"], domain, f"{path} coords")
+    value = _column(table[value_key], f"{path} {value_label or value_key}")
+    group = _column(group, f"{path} group", optional=True)
+    fmt = table["format"]
+    if fmt is not None and not (isinstance(fmt, str) and fmt.lower() in FORMATS):
+        _fail(f"{path} format", f"unknown format {_show(table['format'])}; valid: "
+              f"{', '.join(FORMATS)}, or leave it out to infer it from the file's suffix")
     try:
-        obs = load_observations(file, coords=coords, value=table[value_key], group=group,
+        obs = load_observations(file, coords=coords, value=value, group=group,
                                 format=table["format"])
         validate_observations(obs, domain)
     except DataError as err:
@@ -422,7 +585,7 @@ def _conditions(cfg: RunConfig, domain: Domain) -> tuple[Condition, ...]:
             if c["kind"] != "dirichlet":
                 _fail(f"{p} file", "boundary data files are supported for dirichlet conditions")
             obs = _observations(cfg, {**c, "value": c["value_column"]}, domain, p,
-                                value_key="value")
+                                value_key="value", value_label="value_column")
             points, targets = obs.coords, obs.values
             value = 0.0
         else:
@@ -479,7 +642,7 @@ def build_problem(cfg: RunConfig) -> Problem:
 
     likelihood = data["likelihood"]
     if likelihood not in _LIKELIHOODS:
-        _fail(f"{p} likelihood", f"unknown likelihood {likelihood!r}; valid: "
+        _fail(f"{p} likelihood", f"unknown likelihood {_show(likelihood)}; valid: "
               f"{', '.join(map(repr, _LIKELIHOODS))}" + _suggest(str(likelihood), _LIKELIHOODS))
     student_t_df = _number(data["student_t_df"], f"{p} student_t_df", positive=True)
     conditions = _conditions(cfg, domain)
@@ -492,7 +655,7 @@ def build_problem(cfg: RunConfig) -> Problem:
         source_noise = _quantity(sd["noise"], f"{ps} noise", positive=True)
 
     try:
-        return Problem(
+        problem = Problem(
             domain=domain, pde=pde, coefficients=coefficients, observations=obs, noise=noise,
             conditions=conditions, source=source, source_description=source_text,
             source_data=source_data, source_noise=source_noise, per_group_noise=per_group,
@@ -500,6 +663,7 @@ def build_problem(cfg: RunConfig) -> Problem:
         )
     except ValueError as err:
         raise ConfigError(f"{cfg.path}: {err}") from None
+    return problem
 
 
 def build_settings(cfg: RunConfig, domain: Domain):
@@ -510,32 +674,55 @@ def build_settings(cfg: RunConfig, domain: Domain):
     m = _check_keys(cfg.raw.get("model", {}), _SCHEMA["model"], p)
     try:
         network = Network(
-            input_dim=domain.ndim, width=_number(m["width"], f"{p} width", integer=True,
-                                                 minimum=1),
-            depth=_number(m["depth"], f"{p} depth", integer=True, minimum=1),
+            input_dim=domain.ndim, width=_count(m["width"], f"{p} width", "width", 1),
+            depth=_count(m["depth"], f"{p} depth", "depth", 1),
             kind=m["network"], activation=m["activation"],
-            num_fourier=_number(m["num_fourier"], f"{p} num_fourier", integer=True, minimum=1),
+            num_fourier=_count(m["num_fourier"], f"{p} num_fourier", "num_fourier", 1),
             fourier_scale=_number(m["fourier_scale"], f"{p} fourier_scale", positive=True),
             siren_omega0=_number(m["siren_omega0"], f"{p} siren_omega0", positive=True),
             fourier_seed=cfg.inference.seed,
         )
-        return ModelSettings(
+        if network.num_params > _MAX_WEIGHTS:
+            _fail(p, f"width = {network.width} and depth = {network.depth} give "
+                  f"{network.num_params} network weights; at most {_MAX_WEIGHTS} are supported "
+                  "(more would exhaust memory)")
+        settings = ModelSettings(
             network=network,
             weight_prior_scale=_number(m["weight_prior_scale"], f"{p} weight_prior_scale",
                                        positive=True),
             fan_in_scaled=_bool(m["fan_in_scaled"], f"{p} fan_in_scaled"),
-            num_collocation=_number(m["num_collocation"], f"{p} num_collocation", integer=True,
-                                   minimum=1),
+            num_collocation=_count(m["num_collocation"], f"{p} num_collocation",
+                                   "num_collocation", 1),
             residual_noise=_quantity(m["residual_noise"], f"{p} residual_noise", positive=True),
             condition_noise=_quantity(m["condition_noise"], f"{p} condition_noise",
                                       positive=True),
-            num_condition_points=_number(m["num_condition_points"], f"{p} num_condition_points",
-                                         integer=True, minimum=1),
+            num_condition_points=_count(m["num_condition_points"], f"{p} num_condition_points",
+                                        "num_condition_points", 1),
         )
     except ConfigError:
         raise
     except ValueError as err:
         raise ConfigError(f"{p}: {err}") from None
+    _check_truth(cfg)  # last: a config that builds must also summarise
+    return settings
+
+
+def _check_truth(cfg: RunConfig) -> None:
+    """``[truth]`` names a coefficient or a scale (a list only for per-group sigma): a typo
+    would otherwise only surface when the summary is written, after the whole run."""
+    p = f"{cfg.path} [truth]"
+    data = cfg.raw["data"]
+    per_group = data.get("per_group_noise") is True and isinstance(data.get("noise"), dict)
+    valid = sorted(set(cfg.raw.get("coefficients", {}))
+                   | {"sigma", "sigma_pde", "sigma_bc", "sigma_source"})
+    for name, value in cfg.truth.items():
+        entry = per_group and name.startswith("sigma[") and name.endswith("]")
+        if name not in valid and not entry:
+            _fail(f"{p} {name}", "not a coefficient or noise scale of this config; valid: "
+                  f"{valid}" + (", or sigma[GROUP] for one group" if per_group else "")
+                  + _suggest(name, valid))
+        if isinstance(value, list) and not (name == "sigma" and per_group):
+            _fail(f"{p} {name}", f"expected a number, got {_show(value)}")
 
 
 __all__ = ["ConfigError", "RunConfig", "InferenceSettings", "load_config", "build_problem",

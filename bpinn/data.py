@@ -30,6 +30,15 @@ NetCDF dimension.
 Observations always come out in the value array's C order (the last axis varies fastest), and
 rows are numbered from 1 in that order in error messages. In a CSV file, rows are the data rows
 (comment and blank lines are not counted).
+
+Row order and repeats
+---------------------
+Each row is one independent reading. Row order does not matter: rows need not be sorted by time,
+position or sensor, and the order is kept as read. Several readings at the same point and time
+(of one sensor or of several) are repeated measurements and are kept. A row identical to an
+earlier one in group, every coordinate and the reading is refused by
+:func:`validate_observations`: it would be counted twice and make the noise look smaller, and it
+is almost always a copy-paste or concatenation error.
 """
 
 from __future__ import annotations
@@ -265,9 +274,13 @@ def load_observations(
     origin = str(path)
     path = Path(path)
     coord_map = _check_request(origin, coords, value, group)
-    if not path.exists():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte in the name
+        raise DataError(f"sensor file {origin!r} cannot be opened: {err}") from None
+    if not exists:
         raise DataError(f"sensor file {origin!r} not found (resolved to {str(path.resolve())!r})")
-    if not path.is_file():
+    if not is_file:
         raise DataError(f"sensor file {origin!r} is not a regular file")
     fmt = _resolve_format(path, origin, format)
 
@@ -300,8 +313,10 @@ def validate_observations(obs: Observations, domain) -> None:
     DataError
         If there are no readings ("empty sensor file"); if the coordinates are not the domain's;
         if any reading or coordinate is NaN (a missing reading) or infinite -- naming the count and
-        the first rows (1-based); or if any point lies outside the domain box -- naming the rows,
-        the coordinate, its value and the bounds.
+        the first rows (1-based); if any point lies outside the domain box -- naming the rows,
+        the coordinate, its value and the bounds; or if a row repeats an earlier row exactly
+        (group, coordinates and reading) -- naming both rows. Row order is free, and readings at
+        the same point that differ are kept as repeated measurements (see the module docstring).
 
     Examples
     --------
@@ -341,6 +356,7 @@ def validate_observations(obs: Observations, domain) -> None:
 
     inside = np.asarray(domain.contains(obs.coords), dtype=bool)
     if inside.all():
+        _check_repeats(obs, file)
         return
     lower = np.asarray(domain.lower, dtype=float)
     upper = np.asarray(domain.upper, dtype=float)
@@ -365,6 +381,24 @@ def validate_observations(obs: Observations, domain) -> None:
         + "; ".join(details)
         + (f"; and {more} more row(s)" if more else "")
         + ". Check the coordinate columns, their units, or the domain bounds"
+    )
+
+
+def _check_repeats(obs: Observations, file: str) -> None:
+    """Refuse rows identical to an earlier row in group, coordinates and reading."""
+    table = np.column_stack([obs.group_index.astype(np.float64), obs.coords, obs.values])
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    earlier = first[inverse.reshape(-1)]
+    repeats = np.flatnonzero(earlier != np.arange(obs.n))
+    if not repeats.size:
+        return
+    pairs = "; ".join(f"row {r + 1} repeats row {earlier[r] + 1}" for r in repeats[:_MAX_LISTED])
+    more = repeats.size - min(repeats.size, _MAX_LISTED)
+    raise DataError(
+        f"{file}: {repeats.size} row(s) repeat an earlier row exactly (same group, coordinates "
+        f"and reading): {pairs}" + (f"; and {more} more" if more else "") + ". Each row is one "
+        "independent reading, so a repeated row would be counted twice; remove the repeats "
+        "(readings at the same point that differ are kept as repeated measurements)"
     )
 
 
@@ -446,7 +480,12 @@ def _roles(coord_map: Mapping[str, str], value: str, group: str | None) -> dict[
 def _missing_error(origin, fmt, missing, available, roles, hint="") -> DataError:
     word = _ITEM_WORD[fmt]
     wanted = ", ".join(f"{m!r} (requested as {roles[m]})" for m in missing)
-    listed = ", ".join(repr(a) for a in available) if available else "(none)"
+    # A binary file read as CSV can have a header of thousands of "columns": list the first few.
+    listed = ", ".join(
+        repr(a) if len(str(a)) <= 60 else repr(str(a)[:40]) + "..." for a in available[:20]
+    ) if available else "(none)"
+    if len(available) > 20:
+        listed += f" and {len(available) - 20} more"
     plural = "s" if len(missing) > 1 else ""
     return DataError(
         f"{_file(origin)}: {word}{plural} {wanted} not found; available {word}s: {listed}."
@@ -479,6 +518,8 @@ def _read_csv(path: Path, origin: str, roles: Mapping[str, str], text_columns) -
             f"{file} is not UTF-8 text ({err}); is it a CSV file? Pass format= to say which "
             f"of {FORMATS} it is"
         ) from None
+    except OSError as err:
+        raise DataError(f"{file} cannot be read ({err.strerror or err})") from None
     lines = [
         (number, line)
         for number, line in enumerate(text.splitlines(), start=1)
@@ -489,7 +530,14 @@ def _read_csv(path: Path, origin: str, roles: Mapping[str, str], text_columns) -
             f"{file} contains no readings: the file is empty (no header row, no data rows)"
         )
     # One record per line: a stray quote must not swallow the lines after it.
-    rows = [next(csv.reader([line], skipinitialspace=True)) for _, line in lines]
+    rows = []
+    for number, line in lines:
+        try:
+            rows.append(next(csv.reader([line], skipinitialspace=True)))
+        except csv.Error as err:  # e.g. a field longer than the csv module's limit
+            raise DataError(
+                f"{file}: line {number} cannot be read as CSV ({err}); is it a CSV file?"
+            ) from None
     header = [cell.strip() for cell in rows[0]]
 
     missing = [column for column in roles if column not in header]

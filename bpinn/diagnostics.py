@@ -474,3 +474,61 @@ def rank_sensor_candidates(coefficient_draws: dict[str, np.ndarray], u_draws: np
     return [{"index": int(j), "information_gain": float(gain[j]),
              "variance_reduction": {n: float(reduction[i, j]) for i, n in enumerate(names)}}
             for j in order]
+
+
+def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = None
+                  ) -> dict[str, Any]:
+    """Where to put the next sensor, from a results tree: every point of the ``predictions``
+    grid ranked by :func:`rank_sensor_candidates`.
+
+    noise_sd : sd of the new reading (default: the posterior mean of ``sigma``).
+
+    Returns ``{"noise_sd", "coefficients", "candidates": [{coords..., information_gain,
+    variance_reduction}, ...]}`` with the ``top`` most informative points first.
+    """
+    missing = [g for g in ("posterior", "predictions") if g not in dt.children]
+    if missing:
+        raise ValueError(
+            f"the results have no {' or '.join(missing)} group (groups: {sorted(dt.children)}); "
+            "sensor design needs the field over the domain, which `bpinn run CONFIG` stores "
+            "for the network methods (not for --method reference)")
+    field = dt["predictions"]["u"]
+    grid_dims = [d for d in field.dims if d not in ("chain", "draw")]
+    post = dt["posterior"].to_dataset().sel(draw=field["draw"].values)
+    names = [v for v in post.data_vars if v != "weights" and not v.startswith("sigma")
+             and post[v].ndim == 2]
+    if not names:
+        raise ValueError("the posterior holds no scalar PDE coefficient to design for")
+    if noise_sd is None:
+        if "sigma" not in post:
+            raise ValueError("the results hold no sigma draws: give the new sensor's noise sd")
+        noise_sd = float(post["sigma"].mean())
+    if not (np.isfinite(noise_sd) and noise_sd > 0):
+        raise ValueError(f"the noise sd of a new reading must be positive, got {noise_sd}")
+    draws = {n: post[n].values.reshape(-1) for n in names}
+    u = field.transpose("chain", "draw", *grid_dims).values.reshape(len(draws[names[0]]), -1)
+    ranked = rank_sensor_candidates(draws, u, noise_sd)[:top]
+    mesh = np.meshgrid(*(field[d].values for d in grid_dims), indexing="ij")
+    candidates = []
+    for entry in ranked:
+        point = {d.removeprefix("field_"): float(m.ravel()[entry["index"]])
+                 for d, m in zip(grid_dims, mesh, strict=True)}
+        candidates.append({**point, "information_gain": entry["information_gain"],
+                           "variance_reduction": entry["variance_reduction"]})
+    return {"noise_sd": noise_sd, "coefficients": names, "candidates": candidates}
+
+
+def format_sensor_design(design: dict[str, Any]) -> str:
+    names = design["coefficients"]
+    coords = [k for k in design["candidates"][0] if k not in ("information_gain",
+                                                              "variance_reduction")]
+    head = ("rank " + "".join(f"{c:>9}" for c in coords) + f"{'gain (nats)':>13}"
+            + "".join(f"{'Var ' + n + ' -':>12}" for n in names))
+    lines = [f"Next sensor, most informative first (new reading's noise sd "
+             f"{design['noise_sd']:.3g}; 'Var - ' is the expected fractional variance "
+             "reduction):", head]
+    for i, c in enumerate(design["candidates"], 1):
+        lines.append(f"{i:>4} " + "".join(f"{c[k]:>9.3g}" for k in coords)
+                     + f"{c['information_gain']:>13.3g}"
+                     + "".join(f"{100 * c['variance_reduction'][n]:>11.1f}%" for n in names))
+    return "\n".join(lines)

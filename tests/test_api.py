@@ -185,3 +185,52 @@ def test_predictions_hold_the_field_on_a_grid_over_the_domain(tiny_run):
     np.testing.assert_allclose(u.isel(field_t=0).values, np.broadcast_to(u0, u.shape[:2] + x.shape),
                                atol=1e-12)
     np.testing.assert_allclose(u.isel(field_x=[0, -1]).values, 0.0, atol=1e-12)
+
+
+def test_rerun_from_a_results_file_gives_the_same_draws(tiny_run, tmp_path, capsys):
+    config, outdir, _ = tiny_run
+    # The results record the config's tables: the file itself may be gone (its data stays).
+    hidden = config.with_name("moved_away.toml")
+    config.rename(hidden)
+    try:
+        code = main(["run", "--from", str(outdir), "-o", str(tmp_path / "again"), "--quiet",
+                     "--no-report"])
+    finally:
+        hidden.rename(config)
+    assert code == 0, capsys.readouterr().err
+    first, again = read_results(outdir), read_results(tmp_path / "again")
+    for group, name in [("posterior", "D"), ("posterior", "sigma"), ("sample_stats", "lp")]:
+        assert first[group][name].values.tobytes() == again[group][name].values.tobytes()
+
+
+def test_rerun_refuses_changed_data(tiny_run, tmp_path, capsys):
+    config, outdir, _ = tiny_run
+    sensors = config.parent / "sensors.csv"
+    original = sensors.read_bytes()
+    sensors.write_bytes(original.replace(b"0.", b"0.0", 1))  # one reading altered
+    try:
+        code = main(["run", "--from", str(outdir), "-o", str(tmp_path / "again"), "--quiet"])
+    finally:
+        sensors.write_bytes(original)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "sensors.csv" in err and "changed since the recorded run" in err
+    assert not (tmp_path / "again").exists()
+
+
+def test_design_ranks_grid_points_from_the_results(tiny_run, capsys):
+    _, outdir, _ = tiny_run
+    capsys.readouterr()
+    assert main(["design", str(outdir), "--top", "3", "--json"]) == 0
+    design = json.loads(capsys.readouterr().out)
+    gains = [c["information_gain"] for c in design["candidates"]]
+    assert len(gains) == 3 and gains == sorted(gains, reverse=True)
+    assert all(0 <= c["x"] <= 1 and 0 <= c["t"] <= 1 for c in design["candidates"])
+
+
+def test_truth_of_known_quantities_is_dropped_and_scalar_sigma_covers_every_group():
+    from bpinn.api import _reported_truth
+
+    posterior = {"D": np.zeros((2, 5)), "sigma": np.zeros((2, 5, 3))}
+    truth = {"D": 0.07, "K": 1.0, "sigma": 0.02}  # K: a fixed coefficient, not reported
+    assert _reported_truth(truth, posterior) == {"D": 0.07, "sigma": [0.02, 0.02, 0.02]}

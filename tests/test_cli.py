@@ -347,3 +347,10 @@ def test_console_script_exits_2_on_bad_config(heat_case):
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
     assert not outdir.exists()
+
+
+def test_check_validates_without_running(heat_case, capsys):
+    assert main(["check", str(heat_case())]) == 0
+    out = capsys.readouterr().out
+    assert "ok" in out and "48 readings" in out
+    assert not (heat_case.root / "results").exists()

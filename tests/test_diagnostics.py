@@ -16,6 +16,7 @@ from bpinn.diagnostics import (
     identify,
     principal_directions,
     prior_sensitivity,
+    sensor_design,
 )
 from bpinn.inference.results import build_datatree
 
@@ -154,3 +155,34 @@ def test_sensor_ranking_matches_the_linear_gaussian_answer():
         c = candidates[r["index"]]
         assert r["information_gain"] == pytest.approx(0.5 * np.log(1 + c**2 / 0.25), abs=0.01)
         assert r["variance_reduction"]["theta"] == pytest.approx(c**2 / (c**2 + 0.25), abs=0.01)
+
+
+def _decay_results(with_predictions: bool = True):
+    """u = exp(-D pi^2 t) sin(pi x) on a grid, for lognormal draws of D around 0.07."""
+    rng = np.random.default_rng(0)
+    d = np.exp(rng.normal(np.log(0.07), 0.1, (2, 60)))
+    x, t = np.linspace(0, 1, 11), np.linspace(0, 1, 21)
+    u = np.exp(-d[..., None, None] * np.pi**2 * t) * np.sin(np.pi * x)[:, None]
+    return build_datatree(
+        posterior={"D": d, "sigma": np.full((2, 60), 0.01)},
+        predictions={"u": u} if with_predictions else None,
+        dims={"u": ["field_x", "field_t"]}, coords={"field_x": x, "field_t": t})
+
+
+def test_sensor_design_ranks_the_most_sensitive_point_first():
+    # du/dD = -pi^2 t exp(-D pi^2 t) sin(pi x) peaks at x = 0.5 and t = 1 / (D pi^2) ~ 1.45,
+    # beyond the domain, so the best place in [0, 1]^2 is (0.5, 1); the boundary x = 0, 1 and
+    # the initial time carry no information at all.
+    design = sensor_design(_decay_results(), top=300)
+    best = design["candidates"][0]
+    assert (best["x"], best["t"]) == (0.5, 1.0)
+    assert design["noise_sd"] == pytest.approx(0.01)
+    gains = {(c["x"], c["t"]): c["information_gain"] for c in design["candidates"]}
+    assert gains[(0.0, 0.5)] == pytest.approx(0.0, abs=1e-9)
+    assert gains[(0.5, 0.0)] == pytest.approx(0.0, abs=1e-9)
+    assert gains[(0.5, 1.0)] > gains[(0.5, 0.5)] > gains[(0.5, 0.1)]
+
+
+def test_sensor_design_without_predictions_names_the_group():
+    with pytest.raises(ValueError, match="no predictions group.*bpinn run"):
+        sensor_design(_decay_results(with_predictions=False))
