@@ -61,6 +61,25 @@ def binomial_band(n: int, level: float, prob: float = BAND_PROB) -> tuple[float,
     return float(lo), float(hi)
 
 
+def predictive_coverage(replicates: np.ndarray, readings: np.ndarray,
+                        levels: Sequence[float] = LEVELS) -> dict[str, Any]:
+    """How often central posterior-predictive intervals cover readings the fit never saw.
+
+    replicates : (..., n) predictive draws of the n held-out readings (noise included).
+    Returns ``{"n", "coverage": {level: fraction}, "band": {level: (lo, hi)}}``, the band being
+    the range a calibrated interval's coverage falls in with 95% probability for n independent
+    readings (readings of one sensor are correlated, so read it as a rough guide).
+    """
+    readings = np.asarray(readings, dtype=float)
+    flat = np.asarray(replicates, dtype=float).reshape(-1, readings.size).T  # (n, draws)
+    coverage, band = {}, {}
+    for level in levels:
+        lo, hi = central_interval(flat, level)
+        coverage[str(level)] = float(np.mean((readings >= lo) & (readings <= hi)))
+        band[str(level)] = binomial_band(readings.size, level)
+    return {"n": int(readings.size), "coverage": coverage, "band": band}
+
+
 def thin(draws: np.ndarray, num: int = NUM_RANK_DRAWS) -> np.ndarray:
     """``num`` evenly spaced draws along the last axis (MCMC draws are autocorrelated; SBC
     ranks need near-independent ones, so keep at most about one per effective sample)."""

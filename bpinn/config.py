@@ -98,6 +98,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
     "data": {
         "file": ..., "format": None, "coords": None, "value": "u", "group": None,
         "noise": ..., "per_group_noise": False, "likelihood": "normal", "student_t_df": 4.0,
+        "holdout": [],
     },
     "source_data": {
         "file": ..., "format": None, "coords": None, "value": "f", "noise": ...,
@@ -619,6 +620,7 @@ def build_problem(cfg: RunConfig) -> Problem:
     per_group = _bool(data["per_group_noise"], f"{p} per_group_noise")
     if per_group and data["group"] is None:
         _fail(f"{p} per_group_noise", "needs a 'group' column naming each reading's sensor group")
+    obs, holdout = _held_out(obs, data, per_group, p)
 
     prob = _check_keys(cfg.raw["problem"], _SCHEMA["problem"], f"{cfg.path} [problem]")
     src = _function_or_number(prob["source"], f"{cfg.path} [problem] source", cfg.base_dir,
@@ -660,10 +662,38 @@ def build_problem(cfg: RunConfig) -> Problem:
             conditions=conditions, source=source, source_description=source_text,
             source_data=source_data, source_noise=source_noise, per_group_noise=per_group,
             likelihood=likelihood, student_t_df=student_t_df, truth=dict(cfg.truth),
+            holdout=holdout,
         )
     except ValueError as err:
         raise ConfigError(f"{cfg.path}: {err}") from None
     return problem
+
+
+def _held_out(obs, data: dict, per_group: bool, p: str):
+    """Split off the sensor groups ``[data] holdout`` names: (fitted, held out or None).
+
+    Held-out readings stay out of the likelihood; the run predicts them, so the report can say
+    how often the predictive intervals cover readings the fit never saw.
+    """
+    names = data["holdout"]
+    where = f"{p} holdout"
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        _fail(where, f"expected a list of sensor group names, got {_show(names)}")
+    if not names:
+        return obs, None
+    if data["group"] is None:
+        _fail(where, "needs a 'group' column naming each reading's sensor group")
+    unknown = [n for n in names if n not in obs.group_names]
+    if unknown:
+        _fail(where, f"no sensor group(s) {unknown} in {obs.origin}; the groups are "
+              f"{list(obs.group_names)}" + _suggest(unknown[0], obs.group_names))
+    kept = [g for g in obs.group_names if g not in names]
+    if not kept:
+        _fail(where, "holds out every sensor group; keep at least one to fit")
+    if per_group:
+        _fail(where, "cannot be combined with per_group_noise: a held-out group's noise sd "
+              "would never be learnt")
+    return obs.groups(kept), obs.groups(list(dict.fromkeys(names)))
 
 
 def build_settings(cfg: RunConfig, domain: Domain):

@@ -196,6 +196,33 @@ class Observations:
         """Number of readings."""
         return int(self.values.shape[0])
 
+    def groups(self, names) -> Observations:
+        """The readings of the named groups only, with the groups renumbered in that order.
+
+        Examples
+        --------
+        >>> obs = Observations(coords=[[0.1], [0.5], [0.9]], values=[1.0, 2.0, 3.0],
+        ...                    group_index=[0, 1, 0], group_names=("A", "B"),
+        ...                    coord_names=("x",), origin="synthetic")
+        >>> sub = obs.groups(["A"])
+        >>> sub.values.tolist(), sub.group_names
+        ([1.0, 3.0], ('A',))
+        """
+        names = tuple(names)
+        unknown = [n for n in names if n not in self.group_names]
+        if unknown:
+            raise DataError(f"{self.origin}: no sensor group(s) {unknown}; the groups are "
+                            f"{list(self.group_names)}")
+        old_index = np.array([self.group_names.index(n) for n in names], dtype=np.int32)
+        keep = np.isin(self.group_index, old_index)
+        renumber = np.full(len(self.group_names), -1, dtype=np.int32)
+        renumber[old_index] = np.arange(len(names), dtype=np.int32)
+        return Observations(
+            coords=self.coords[keep], values=self.values[keep],
+            group_index=renumber[self.group_index[keep]], group_names=names,
+            coord_names=self.coord_names, origin=self.origin, value_name=self.value_name,
+            coord_columns=self.coord_columns)
+
     def __repr__(self) -> str:
         return (
             f"Observations(n={self.n}, coord_names={self.coord_names}, "

@@ -383,6 +383,8 @@ def section_predictive(dt: xr.DataTree, attrs: Mapping) -> str:
         out += (f"<p>Predicted field (median, {100 * BAND_PROB:.0f}% band) at each sensor; "
                 "dots are the readings.</p>"
                 + _plot_or_note(lambda: _band_figure(pp["u_pred"].values, table), "band plot"))
+    if "u_holdout" in pp.data_vars and "u_holdout" in dt["observed_data"].data_vars:
+        out += _held_out_html(dt, attrs)
     if OBS_VAR in pp.data_vars:
         check = _predictive_check(pp[OBS_VAR].values, table["reading"])
         out += ("<h3>Posterior-predictive check</h3>"
@@ -442,6 +444,41 @@ def _sensor_table(dt: xr.DataTree, attrs: Mapping) -> dict[str, np.ndarray]:
         table["group"] = group
         table["group_name"] = np.array(
             [names[g] if 0 <= g < len(names) else str(g) for g in group])
+    return table
+
+
+def _held_out_html(dt: xr.DataTree, attrs: Mapping) -> str:
+    """Coverage of the held-out sensors' readings and their predictive bands."""
+    from bpinn.calibration import predictive_coverage
+
+    replicates = dt["posterior_predictive"]["u_holdout"].values
+    table = _holdout_table(dt, attrs)
+    cov = predictive_coverage(replicates, table["reading"])
+    rows = "".join(
+        f"<tr><td>{100 * float(level):.0f}%</td><td>{_pct(c)}</td>"
+        f"<td>{_pct(cov['band'][level][0])} to {_pct(cov['band'][level][1])}</td></tr>"
+        for level, c in cov["coverage"].items())
+    names = ", ".join(attrs.get("holdout_groups") or [])
+    return ("<h3>Held-out sensors</h3>"
+            f"<p>The readings of {_esc(names)} ({cov['n']}) were kept out of the fit. How often "
+            "the posterior-predictive intervals (sensor noise included) cover them, against the "
+            "range a calibrated model's coverage falls in with 95% probability (readings of one "
+            "sensor are correlated: a rough guide):</p><table class='num'><tr><th>interval</th>"
+            f"<th>coverage</th><th>calibrated range</th></tr>{rows}</table>"
+            + _plot_or_note(lambda: _band_figure(replicates, table), "held-out band plot"))
+
+
+def _holdout_table(dt: xr.DataTree, attrs: Mapping) -> dict[str, np.ndarray]:
+    constant = dt["constant_data"]
+    table: dict[str, np.ndarray] = {
+        "reading": np.asarray(dt["observed_data"]["u_holdout"].values, dtype=float)}
+    for name in _coordinate_names(attrs):
+        if f"holdout_{name}" in constant.data_vars:
+            table[name] = np.asarray(constant[f"holdout_{name}"].values, dtype=float)
+    group = np.asarray(constant["holdout_group"].values).astype(int)
+    names = attrs.get("holdout_groups") or []
+    table["group"] = group
+    table["group_name"] = np.array([names[g] if 0 <= g < len(names) else str(g) for g in group])
     return table
 
 

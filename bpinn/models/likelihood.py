@@ -155,7 +155,10 @@ class BPINN:
         return sigma[jnp.asarray(obs.group_index)]
 
     def data_distribution(self, u_pred, sigma):
-        scale = self.noise_per_reading(sigma)
+        return self.reading_distribution(u_pred, self.noise_per_reading(sigma))
+
+    def reading_distribution(self, u_pred, scale):
+        """The noise model of readings with predicted values ``u_pred`` and noise sd ``scale``."""
         if self.problem.likelihood == "student_t":
             return dist.StudentT(self.problem.student_t_df, u_pred, scale)
         return dist.Normal(u_pred, scale)

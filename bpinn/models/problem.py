@@ -149,6 +149,7 @@ class Problem:
     likelihood: str = "normal"  # or "student_t"
     student_t_df: float = 4.0
     truth: Mapping[str, float] = field(default_factory=dict)
+    holdout: object | None = None  # bpinn.data.Observations kept out of the likelihood
 
     def __post_init__(self):
         declared = set(self.coefficients)
