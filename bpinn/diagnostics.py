@@ -242,18 +242,22 @@ def prior_sensitivity(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
     return out
 
 
+def _require_groups(dt: xr.DataTree, groups: tuple[str, ...], why: str) -> None:
+    missing = [g for g in groups if g not in dt.children]
+    if missing:
+        raise ValueError(f"the results have no {' or '.join(missing)} group (groups: "
+                         f"{sorted(dt.children)}); {why}")
+
+
 def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, Any]:
     """All identifiability diagnostics of a results tree, with plain-language verdicts.
 
     var_names : unknowns to examine (default: every posterior variable except the network
         weights); those not named ``sigma*`` are treated as PDE coefficients.
     """
-    missing = [g for g in ("posterior", "prior") if g not in dt.children]
-    if missing:
-        raise ValueError(
-            f"the results have no {' or '.join(missing)} group (groups: {sorted(dt.children)}); "
-            "identifiability needs posterior and prior draws: produce the results with "
-            "`bpinn run CONFIG`, which writes both")
+    _require_groups(dt, ("posterior", "prior"),
+                    "identifiability needs posterior and prior draws: produce the results with "
+                    "`bpinn run CONFIG`, which writes both")
     if var_names is None:
         var_names = [v for v in dt["posterior"].data_vars if v != "weights"]
     coefficients = [v for v in var_names if not v.startswith("sigma")]
@@ -486,12 +490,9 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
     Returns ``{"noise_sd", "coefficients", "candidates": [{coords..., information_gain,
     variance_reduction}, ...]}`` with the ``top`` most informative points first.
     """
-    missing = [g for g in ("posterior", "predictions") if g not in dt.children]
-    if missing:
-        raise ValueError(
-            f"the results have no {' or '.join(missing)} group (groups: {sorted(dt.children)}); "
-            "sensor design needs the field over the domain, which `bpinn run CONFIG` stores "
-            "for the network methods (not for --method reference)")
+    _require_groups(dt, ("posterior", "predictions"),
+                    "sensor design needs the field over the domain, which `bpinn run CONFIG` "
+                    "stores for the network methods (not for --method reference)")
     field = dt["predictions"]["u"]
     grid_dims = [d for d in field.dims if d not in ("chain", "draw")]
     post = dt["posterior"].to_dataset().sel(draw=field["draw"].values)
