@@ -204,7 +204,7 @@ def _posterior_arrays(model: BPINN, inference: _Inference, constrained: dict,
     draws = inference.draws
     chains, num_draws, _ = draws.position.shape
     obs = model.problem.observations
-    predict = draws.predict_fn or (lambda values: model.predict(values["weights"], obs.coords))
+    predict = _predictor(model, draws)(obs.coords)
 
     def per_draw(values, key):
         u_pred = predict(values)
@@ -230,43 +230,50 @@ FIELD_DRAWS_PER_CHAIN = 50  # thinned draws of the field over the domain (predic
 FIELD_POINTS = {1: (201,), 2: (41, 41), 3: (25, 25, 9)}  # grid points per axis, by dimension
 
 
-def field_predictions(model: BPINN, constrained: dict, chains: int, num_draws: int):
-    """The network's field u on a grid over the domain, for a thinned subset of the draws.
+def _predictor(model: BPINN, draws: Draws):
+    """``points -> (named values -> u at points)``: the method's own forward model, or the
+    network's."""
+    if draws.predictor is not None:
+        return lambda points: draws.predictor(jnp.asarray(points))
+    return lambda points: (lambda values: model.predict(values["weights"], jnp.asarray(points)))
 
-    Returns ``(u of shape (chain, thinned draw, *grid), draw indices, {coord: grid axis})``, or
-    None when the draws carry no network weights (e.g. the classical reference method).
+
+def field_predictions(model: BPINN, draws: Draws, constrained: dict):
+    """The field u on a grid over the domain, for a thinned subset of the draws.
+
+    Returns ``(u of shape (chain, thinned draw, *grid), draw indices, {coord: grid axis})``.
     """
-    if "weights" not in constrained:
-        return None
+    chains, num_draws, _ = draws.position.shape
     domain = model.problem.domain
     names = domain.coord_names
     axes = {f"field_{n}": np.linspace(lo, hi, k) for n, lo, hi, k in
             zip(names, domain.lower, domain.upper, FIELD_POINTS[len(names)], strict=True)}
     mesh = np.meshgrid(*axes.values(), indexing="ij")
-    points = jnp.asarray(np.stack([m.ravel() for m in mesh], axis=-1))
+    predict = _predictor(model, draws)(np.stack([m.ravel() for m in mesh], axis=-1))
     keep = np.unique(np.linspace(0, num_draws - 1, min(num_draws, FIELD_DRAWS_PER_CHAIN))
                      .round().astype(int))
-    weights = constrained["weights"].reshape(chains, num_draws, -1)[:, keep]
-    u = jax.jit(jax.vmap(jax.vmap(lambda w: model.predict(w, points))))(weights)
+    thinned = jax.tree.map(
+        lambda a: a.reshape(chains, num_draws, *a.shape[1:])[:, keep]
+        .reshape(chains * keep.size, *a.shape[1:]), constrained)
+    u = jax.jit(jax.vmap(predict))(thinned)
     return np.asarray(u).reshape(chains, keep.size, *mesh[0].shape), keep, axes
 
 
 def holdout_predictions(model: BPINN, inference: _Inference, constrained: dict
                         ) -> np.ndarray | None:
     """Posterior-predictive draws (noise included) of the held-out readings, shape
-    (chain, draw, n); None without held-out sensors or when the draws carry no network."""
+    (chain, draw, n); None without held-out sensors."""
     holdout = model.problem.holdout
     draws = inference.draws
-    if holdout is None or draws.predict_fn is not None or "weights" not in constrained:
+    if holdout is None:
         return None
     chains, num_draws, _ = draws.position.shape
-    points = jnp.asarray(holdout.coords)
+    predict = _predictor(model, draws)(holdout.coords)
 
     def per_draw(values, key):
         # One noise sd for every sensor: the config refuses holdout with per_group_noise.
         sigma = values.get("sigma", getattr(model.problem.noise, "value", None))
-        u = model.predict(values["weights"], points)
-        return model.reading_distribution(u, sigma).sample(key)
+        return model.reading_distribution(predict(values), sigma).sample(key)
 
     # A key of its own, so holding sensors out leaves every other draw of the run unchanged.
     keys = jax.random.split(jax.random.fold_in(inference.predictive_key, 1), chains * num_draws)
@@ -477,9 +484,7 @@ def run(
     constrained = _constrained_draws(inference)
     posterior, predictive, loglik = _posterior_arrays(model, inference, constrained,
                                                       inf.save_weights)
-    chains, num_draws, _ = draws.position.shape
-    field = (field_predictions(model, constrained, chains, num_draws)
-             if draws.predict_fn is None else None)
+    field = field_predictions(model, draws, constrained)
     reported = [n for n in model.reported_sites if n in posterior]
     obs = model.problem.observations
     names = model.problem.domain.coord_names
@@ -490,9 +495,8 @@ def run(
     dims = {"u_obs": ["obs"], "u_pred": ["obs"], "weights": ["weight"]}
     dims.update({name: ["holdout_obs"] for group in extra.values() for name in group})
     coords = {"group": list(obs.group_names)}
-    if field is not None:
-        dims["u"] = list(field[2])
-        coords.update(field[2])
+    dims["u"] = list(field[2])
+    coords.update(field[2])
     if model.problem.per_group_noise:
         dims["sigma"] = ["group"]
     attrs = _attrs(config, model, inf.seed, inf.method)
@@ -514,8 +518,8 @@ def run(
         constant_data={**coords_data, **extra.get("constant_data", {})},
         log_likelihood=loglik,
         log_prior=_log_prior(model, posterior),
-        predictions={"u": field[0]} if field is not None else None,
-        predictions_draws=field[1] if field is not None else None,
+        predictions={"u": field[0]},
+        predictions_draws=field[1],
         dims=dims,
         coords=coords,
         attrs=attrs,

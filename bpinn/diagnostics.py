@@ -492,7 +492,7 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
     """
     _require_groups(dt, ("posterior", "predictions"),
                     "sensor design needs the field over the domain, which `bpinn run CONFIG` "
-                    "stores for the network methods (not for --method reference)")
+                    "stores")
     field = dt["predictions"]["u"]
     grid_dims = [d for d in field.dims if d not in ("chain", "draw")]
     post = dt["posterior"].to_dataset().sel(draw=field["draw"].values)

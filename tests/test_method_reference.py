@@ -40,6 +40,18 @@ def test_reference_results_have_the_common_layout(reference_run):
     assert reference_run.summary["method"] == "reference"
 
 
+def test_reference_field_over_the_domain_is_the_exact_solution(reference_run):
+    # The field stored for maps and sensor design comes from the reference solver itself:
+    # u = exp(-D pi^2 t) sin(pi x) + 0.5 exp(-9 D pi^2 t) sin(3 pi x) for each draw's D.
+    dt = reference_run.datatree
+    u = dt["predictions"]["u"]
+    d = dt["posterior"]["D"].sel(draw=u["draw"]).values[..., None, None]
+    x, t = u["field_x"].values[:, None], u["field_t"].values[None, :]
+    exact = (np.exp(-d * np.pi**2 * t) * np.sin(np.pi * x)
+             + 0.5 * np.exp(-9 * d * np.pi**2 * t) * np.sin(3 * np.pi * x))
+    np.testing.assert_allclose(u.values, exact, atol=1e-6)
+
+
 def test_no_reference_solver_is_a_config_error_before_any_work(heat_case):
     # Neumann faces have no reference counterpart
     config = heat_case(('kind = "dirichlet"\nboundary = "all"\nvalue = 0.0\nhard = true',

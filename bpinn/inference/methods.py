@@ -78,8 +78,9 @@ class Draws(NamedTuple):
     info : JSON-serialisable facts about the run (step sizes, final ELBO, members, ...).
     timing : seconds per phase (``compile_s``, ``warmup_s``, ``sampling_s``, or method-specific
         keys such as ``optimization_s``).
-    target, predict_fn : for methods that sample a model of their own (the classical reference
-        inversion): its target and its prediction of the readings from named values.
+    target, predictor : for methods that sample a model of their own (the classical reference
+        inversion): its target, and ``predictor(points)``, which returns a function from named
+        values to u at those points (the readings, the field grid, held-out sensors).
     """
 
     position: jnp.ndarray
@@ -87,7 +88,7 @@ class Draws(NamedTuple):
     info: dict
     timing: dict
     target: Target | None = None  # the target ``position`` lives in; None: ctx.target
-    predict_fn: Callable | None = None  # constrained values -> u at the sensors; None: network
+    predictor: Callable | None = None  # points -> (named values -> u there); None: network
 
 
 @dataclass(frozen=True)

@@ -62,11 +62,12 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     timing = {**timing, "reference_map_s": map_s,
               "compile_s": timing["compile_s"] + fit.compile_seconds}
 
-    def predict(values):
-        return forward(model.coefficient_values(values))
+    def predictor(points):
+        at_points = forward if points is None else problem_forward(model.problem, points)
+        return lambda values: at_points(model.coefficient_values(values))
 
     return Draws(trace.position, trace.sample_stats(), info, timing, target=target,
-                 predict_fn=predict)
+                 predictor=predictor)
 
 
 METHOD = Method(
