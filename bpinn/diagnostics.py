@@ -302,9 +302,18 @@ def _method_caveat(method: str, exact_mcmc) -> str | None:
 
 def _verdicts(report: dict[str, Any]) -> list[str]:
     lines = []
+    sensitivity = report["prior_sensitivity"].get("parameters", {})
     for label, c in report["contraction"].items():
-        lines.append(f"{label}: {c['verdict']} (the data removed {100 * c['contraction']:.4g}% "
-                     f"of the prior variance on the {c['scale']} scale)")
+        line = (f"{label}: {c['verdict']} (the data removed {100 * c['contraction']:.4g}% "
+                f"of the prior variance on the {c['scale']} scale)")
+        # A narrow posterior is not proof the readings decided it: a one-sided bound, or a
+        # B-PINN fit that explains the readings as noise, also contracts.
+        s = sensitivity.get(label)
+        if c["verdict"] != "not identified" and s and s["verdict"] != "data-driven":
+            c["caution"] = (f"power-scaling finds it {s['verdict'].split(':')[0]}: the narrow "
+                            "posterior may come from the prior or the model, not the readings")
+            line += f", but {c['caution']}"
+        lines.append(line)
     pd = report["principal_directions"]
     if len(pd.get("names", [])) > 1:
         for d in pd["directions"]:

@@ -186,3 +186,22 @@ def test_sensor_design_ranks_the_most_sensitive_point_first():
 def test_sensor_design_without_predictions_names_the_group():
     with pytest.raises(ValueError, match="no predictions group.*bpinn run"):
         sensor_design(_decay_results(with_predictions=False))
+
+
+def test_a_contracted_but_prior_driven_coefficient_is_not_reported_as_plainly_identified():
+    from bpinn.diagnostics import _verdicts
+
+    report = {
+        "contraction": {"D": {"verdict": "identified", "contraction": 0.98, "scale": "log"},
+                        "sigma": {"verdict": "identified", "contraction": 0.99, "scale": "log"}},
+        "principal_directions": {"names": ["D"], "directions": []},
+        "chain_agreement": {},
+        "prior_sensitivity": {"parameters": {
+            "D": {"verdict": "prior-driven: the data are weakly informative", "prior": 0.2,
+                  "likelihood": 0.01},
+            "sigma": {"verdict": "data-driven", "prior": 0.01, "likelihood": 0.3}}},
+    }
+    lines = _verdicts(report)
+    assert lines[0].startswith("D: identified") and "prior-driven" in lines[0]
+    assert "caution" in report["contraction"]["D"]
+    assert "but" not in lines[1] and "caution" not in report["contraction"]["sigma"]
