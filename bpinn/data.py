@@ -429,6 +429,32 @@ def _check_repeats(obs: Observations, file: str) -> None:
     )
 
 
+def write_readings_csv(path: str | PathLike, rows, columns=("sensor", "x", "t", "u")) -> None:
+    """Write readings as a CSV ``load_observations`` reads back exactly (atomically).
+
+    ``rows`` are tuples ``(group, coordinate..., value)`` in the order of ``columns``; numbers
+    are written with ``repr`` so they round-trip to the same float64.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sensors.csv"
+    >>> write_readings_csv(path, [("S1", 0.25, 0.5, 1.0 / 3.0)])
+    >>> path.read_text().splitlines()[1]
+    'S1,0.25,0.5,0.3333333333333333'
+    """
+    import io
+
+    from bpinn.utils import atomic_write_bytes
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    for group, *numbers in rows:
+        writer.writerow([group, *(repr(float(v)) for v in numbers)])
+    atomic_write_bytes(Path(path), text.getvalue().encode("utf-8"))
+
+
 def file_sha256(path: str | PathLike) -> str:
     """SHA-256 hex digest of a file's bytes, for provenance.
 

@@ -11,7 +11,6 @@ Run from the repository root::
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -20,9 +19,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 try:
+    from bpinn.data import write_readings_csv
     from bpinn.reference.heat import heat_sine_series
 except ImportError:  # a source checkout without an installed bpinn
     sys.path.insert(0, str(HERE.parents[1]))
+    from bpinn.data import write_readings_csv
     from bpinn.reference.heat import heat_sine_series
 
 jax.config.update("jax_enable_x64", True)
@@ -47,11 +48,7 @@ def make_readings(seed: int = SEED) -> list[tuple[str, float, float, float]]:
 
 def main() -> None:
     rows = make_readings()
-    with open(OUTPUT, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["sensor", "x", "t", "u"])
-        for sensor, x, t, u in rows:
-            writer.writerow([sensor, repr(float(x)), repr(float(t)), repr(float(u))])
+    write_readings_csv(OUTPUT, rows)
     print(f"wrote {len(rows)} readings to {OUTPUT}")
 
 

@@ -15,7 +15,6 @@ this script.
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -24,10 +23,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 try:
+    from bpinn.data import write_readings_csv
     from bpinn.reference.heat import heat_sine_series
 except ImportError:
     # Running as a script from a source checkout without an installed bpinn.
     sys.path.insert(0, str(HERE.parents[1]))
+    from bpinn.data import write_readings_csv
     from bpinn.reference.heat import heat_sine_series
 
 jax.config.update("jax_enable_x64", True)
@@ -52,17 +53,9 @@ def make_readings(seed: int = SEED) -> list[tuple[str, float, float, float]]:
     return [(s, xi, ti, float(ui)) for (s, xi, ti), ui in zip(rows, u_obs, strict=True)]
 
 
-def write_csv(rows, path: Path = OUTPUT) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["sensor", "x", "t", "u"])
-        for sensor, x, t, u in rows:
-            writer.writerow([sensor, repr(float(x)), repr(float(t)), repr(float(u))])
-
-
 def main() -> None:
     rows = make_readings()
-    write_csv(rows)
+    write_readings_csv(OUTPUT, rows)
     print(f"wrote {len(rows)} readings to {OUTPUT}")
 
 

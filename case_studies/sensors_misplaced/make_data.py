@@ -20,7 +20,6 @@ Run from the repository root::
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -29,9 +28,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 try:
+    from bpinn.data import write_readings_csv
     from bpinn.reference.heat import heat_sine_series
 except ImportError:  # a source checkout without an installed bpinn
     sys.path.insert(0, str(HERE.parents[1]))
+    from bpinn.data import write_readings_csv
     from bpinn.reference.heat import heat_sine_series
 
 jax.config.update("jax_enable_x64", True)
@@ -59,18 +60,10 @@ def make_readings(times, seed: int = SEED) -> list[tuple[str, float, float, floa
     return [(s, xi, ti, float(ui)) for (s, xi, ti), ui in zip(rows, u_obs, strict=True)]
 
 
-def write_csv(rows, path: Path) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["sensor", "x", "t", "u"])
-        for sensor, x, t, u in rows:
-            writer.writerow([sensor, repr(float(x)), repr(float(t)), repr(float(u))])
-
-
 def main() -> None:
     for name, times in DESIGNS.items():
         rows = make_readings(times)
-        write_csv(rows, HERE / name)
+        write_readings_csv(HERE / name, rows)
         print(f"wrote {len(rows)} readings to {HERE / name}")
 
 

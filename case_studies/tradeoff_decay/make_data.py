@@ -12,10 +12,11 @@ Deterministic: same seed, same file. Run from the repository root::
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
+
+from bpinn.data import write_readings_csv
 
 HERE = Path(__file__).resolve().parent
 TRUE_D = 0.07
@@ -44,11 +45,7 @@ def make_readings(seed: int = SEED) -> list[tuple[str, float, float, float]]:
 
 def main() -> None:
     rows = make_readings()
-    with open(OUTPUT, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["sensor", "x", "t", "u"])
-        for sensor, x, t, u in rows:
-            writer.writerow([sensor, repr(float(x)), repr(float(t)), repr(float(u))])
+    write_readings_csv(OUTPUT, rows)
     print(f"wrote {len(rows)} readings to {OUTPUT}")
 
 
