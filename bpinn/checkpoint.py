@@ -96,8 +96,9 @@ class CheckpointStore:
         if differs:
             raise CheckpointError(
                 f"{self.directory}: the checkpoint was written by a different run (it differs in "
-                f"{', '.join(differs)}); resume with the same config, seed and package version, "
-                "or start again with --overwrite"
+                f"{', '.join(differs)}); resume with the same config, data, command-line options "
+                "(seed, method, sample counts) and package version, or start again with "
+                "--overwrite"
             )
 
     @property
