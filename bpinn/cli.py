@@ -6,8 +6,10 @@ Exit status 2 on bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -100,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _error(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -131,17 +137,11 @@ def _cmd_run(args) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bpinn.api import MAPError, rerun, run
-    from bpinn.checkpoint import CHECKPOINT_DIRNAME, CheckpointError
-    from bpinn.config import ConfigError
-    from bpinn.data import DataError
-    from bpinn.diagnostics import format_identifiability
-    from bpinn.inference.results import format_summary, write_results
+    from bpinn.checkpoint import CHECKPOINT_DIRNAME
 
     if args.from_results is not None and args.outdir is None:
         return _error("--from needs -o OUTDIR for the rerun's results")
     outdir = args.outdir or Path("results") / args.config.resolve().parent.name
-    source = args.config if args.config is not None else f"--from {args.from_results}"
     problem = _check_outdir(outdir, args.overwrite, args.resume)
     if problem:
         return _error(problem)
@@ -154,6 +154,34 @@ def _cmd_run(args) -> int:
     created = not outdir.exists()
     overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                  "num_chains": args.num_chains}
+    with _sigterm_as_interrupt():
+        return _run_and_write(args, outdir, checkpoint_dir, created, overrides)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """A pre-empted machine sends SIGTERM before it kills: stop like Ctrl-C, with the message."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_and_write(args, outdir: Path, checkpoint_dir: Path, created: bool, overrides: dict
+                   ) -> int:
+    from bpinn.api import MAPError, rerun, run
+    from bpinn.checkpoint import CheckpointError
+    from bpinn.config import ConfigError
+    from bpinn.data import DataError
+    from bpinn.diagnostics import format_identifiability
+    from bpinn.inference.results import format_summary, write_results
+
+    source = args.config if args.config is not None else f"--from {args.from_results}"
     try:
         # Results are computed in memory and written only at the end, so a failure leaves
         # the previous results in OUTDIR as they were; the checkpoint beside them lets an

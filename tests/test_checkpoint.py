@@ -132,9 +132,15 @@ KILL_INFERENCE = {"num_chains": 2, "num_warmup": 40, "num_samples": 400, "map_ad
 KILL_MODEL = {"width": 8, "num_collocation": 32}
 
 
+# A shell that starts the test suite in the background makes its children ignore SIGINT; the run
+# must see Ctrl-C as a terminal user's would, so the child restores Python's handler first.
+_CLI = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from bpinn.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
 def _start(config: Path, outdir: Path, *extra: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "bpinn.cli", "run", str(config), "-o", str(outdir),
-            "--quiet", "--no-report", *extra]
+    argv = [sys.executable, "-c", _CLI, "run", str(config), "-o", str(outdir), "--quiet",
+            "--no-report", *extra]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

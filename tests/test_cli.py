@@ -354,3 +354,18 @@ def test_check_validates_without_running(heat_case, capsys):
     out = capsys.readouterr().out
     assert "ok" in out and "48 readings" in out
     assert not (heat_case.root / "results").exists()
+
+
+def test_sigterm_during_a_run_stops_it_like_ctrl_c():
+    # Pre-emptible machines send SIGTERM before they kill; bpinn run turns it into the same
+    # clean stop as Ctrl-C (message, exit 130, checkpoint kept), then restores the handler.
+    import os
+    import signal
+
+    from bpinn.cli import _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), _sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 1.0)  # let the handler run
+    assert signal.getsignal(signal.SIGTERM) is before
