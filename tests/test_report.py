@@ -191,3 +191,20 @@ def test_report_opens_cleanly_in_a_browser(report, tmp_path):
     assert result["broken_images"] == []
     assert result["images"] >= 7
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("axes", [("x",), ("x", "y", "t")])
+def test_field_maps_for_1d_and_3d_domains(axes):
+    # The heat run covers 2-D (x, t); 1-D draws a band over x, 3-D maps the final time.
+    from bpinn.inference.results import build_datatree
+    from bpinn.report import _field_figure
+
+    rng = np.random.default_rng(0)
+    sizes = {"x": 11, "y": 6, "t": 4}
+    coords = {f"field_{a}": np.linspace(0, 1, sizes[a]) for a in axes}
+    dt = build_datatree(posterior={"D": rng.normal(size=(2, 5))},
+                        predictions={"u": rng.normal(size=(2, 5, *(sizes[a] for a in axes)))},
+                        dims={"u": list(coords)}, coords=coords)
+    table = {a: np.array([0.2, 0.5]) for a in axes} | {"reading": np.array([0.1, 0.2])}
+    fig = _field_figure(dt["predictions"]["u"], table)
+    assert len(fig.axes) == (1 if len(axes) == 1 else 4)  # 3-D: two maps and their colorbars
