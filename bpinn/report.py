@@ -428,19 +428,23 @@ def section_identifiability(report: Mapping | None) -> str:
 # ---------------------------------------------------------------------------------------------
 # Section helpers: data
 # ---------------------------------------------------------------------------------------------
-def _sensor_table(dt: xr.DataTree, attrs: Mapping) -> dict[str, np.ndarray]:
-    """Coordinates, sensor group and reading of every observation, as flat arrays."""
-    readings = np.asarray(dt["observed_data"][OBS_VAR].values, dtype=float)
+def _sensor_table(dt: xr.DataTree, attrs: Mapping, *, held_out: bool = False
+                  ) -> dict[str, np.ndarray]:
+    """Coordinates, sensor group and reading of every observation, as flat arrays; with
+    ``held_out``, of the held-out sensors' readings instead (stored under ``holdout_*``)."""
+    prefix = "holdout_" if held_out else ""
+    value = "u_holdout" if held_out else OBS_VAR
+    readings = np.asarray(dt["observed_data"][value].values, dtype=float)
     table: dict[str, np.ndarray] = {"reading": readings}
     constant = dt["constant_data"] if "constant_data" in dt.children else None
     coords = _coordinate_names(attrs) or [
         c for c in ("x", "y", "t") if constant is not None and c in constant.data_vars]
     for name in coords:
-        if constant is not None and name in constant.data_vars:
-            table[name] = np.asarray(constant[name].values, dtype=float)
-    if constant is not None and "group" in constant.data_vars:
-        group = np.asarray(constant["group"].values).astype(int)
-        names = attrs.get("group_names") or []
+        if constant is not None and prefix + name in constant.data_vars:
+            table[name] = np.asarray(constant[prefix + name].values, dtype=float)
+    if constant is not None and prefix + "group" in constant.data_vars:
+        group = np.asarray(constant[prefix + "group"].values).astype(int)
+        names = attrs.get("holdout_groups" if held_out else "group_names") or []
         table["group"] = group
         table["group_name"] = np.array(
             [names[g] if 0 <= g < len(names) else str(g) for g in group])
@@ -452,7 +456,7 @@ def _held_out_html(dt: xr.DataTree, attrs: Mapping) -> str:
     from bpinn.calibration import predictive_coverage
 
     replicates = dt["posterior_predictive"]["u_holdout"].values
-    table = _holdout_table(dt, attrs)
+    table = _sensor_table(dt, attrs, held_out=True)
     cov = predictive_coverage(replicates, table["reading"])
     rows = "".join(
         f"<tr><td>{100 * float(level):.0f}%</td><td>{_pct(c)}</td>"
@@ -466,20 +470,6 @@ def _held_out_html(dt: xr.DataTree, attrs: Mapping) -> str:
             "sensor are correlated: a rough guide):</p><table class='num'><tr><th>interval</th>"
             f"<th>coverage</th><th>calibrated range</th></tr>{rows}</table>"
             + _plot_or_note(lambda: _band_figure(replicates, table), "held-out band plot"))
-
-
-def _holdout_table(dt: xr.DataTree, attrs: Mapping) -> dict[str, np.ndarray]:
-    constant = dt["constant_data"]
-    table: dict[str, np.ndarray] = {
-        "reading": np.asarray(dt["observed_data"]["u_holdout"].values, dtype=float)}
-    for name in _coordinate_names(attrs):
-        if f"holdout_{name}" in constant.data_vars:
-            table[name] = np.asarray(constant[f"holdout_{name}"].values, dtype=float)
-    group = np.asarray(constant["holdout_group"].values).astype(int)
-    names = attrs.get("holdout_groups") or []
-    table["group"] = group
-    table["group_name"] = np.array([names[g] if 0 <= g < len(names) else str(g) for g in group])
-    return table
 
 
 def _coordinate_names(attrs: Mapping) -> list[str]:
