@@ -313,15 +313,11 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
     p = model.problem
     obs = p.observations
     return {
-        "bpinn_version": __version__,
-        "versions": versions(),
-        "device": jax.devices()[0].device_kind,
+        **_fingerprint(config, model),
         "platform": platform.platform(),
         "config_path": str(Path(config.path).resolve()),  # anchors its relative paths
-        "config": json.loads(json.dumps(dict(config.raw), default=str)),
         "seed": seed,
         "method": method,
-        "inference": asdict(config.inference),  # as run: overrides applied
         "pde": p.pde.name,
         "equation": p.pde.equation,
         "source": p.source_description,
@@ -329,7 +325,6 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
         "domain_lower": p.domain.lower.tolist(),
         "domain_upper": p.domain.upper.tolist(),
         "data_file": obs.origin,
-        "data_sha256": file_sha256(obs.origin),
         "group_names": list(obs.group_names),
         "priors": {n: (q.describe() if isinstance(q, Prior) else f"fixed {q.value:g}")
                    for n, q in p.coefficients.items()},
@@ -365,10 +360,11 @@ def rerun(results_path, *, outdir=None, overrides: dict | None = None,
 
 
 def _fingerprint(config: RunConfig, model: BPINN) -> dict:
-    """What must match for a checkpoint to be resumed: the run's inputs, not where they live."""
-    obs = model.problem.observations
+    """The run's inputs, not where they live: what must match for a checkpoint to be resumed,
+    and the provenance every results file records."""
     return {"config": json.loads(json.dumps(dict(config.raw), default=str)),
-            "inference": asdict(config.inference), "data_sha256": file_sha256(obs.origin),
+            "inference": asdict(config.inference),  # as run: overrides applied
+            "data_sha256": file_sha256(model.problem.observations.origin),
             "bpinn_version": __version__, "versions": versions(),
             "device": jax.devices()[0].device_kind}
 
@@ -463,11 +459,12 @@ def run(
     inf = config.inference
     model = prepare(config)  # all input validation happens before any output exists
     data_file = model.problem.observations.origin
-    if data_sha256 is not None and file_sha256(data_file) != data_sha256:
+    current = file_sha256(data_file) if data_sha256 is not None else None
+    if current != data_sha256:
         raise ConfigError(
             f"{data_file}: the data file has changed since the recorded run (sha256 "
-            f"{file_sha256(data_file)[:12]}... instead of {data_sha256[:12]}...); a rerun would "
-            "not reproduce it; restore the original file or run the config afresh")
+            f"{current[:12]}... instead of {data_sha256[:12]}...); a rerun would not reproduce "
+            "it; restore the original file or run the config afresh")
     try:
         method = checked_method(model, inf)
     except ValueError as err:
