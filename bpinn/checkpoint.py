@@ -153,9 +153,9 @@ class Stage:
     def restore(self, carry, output_like) -> tuple[int, Any, list]:
         """``(steps done, carry, outputs of the saved chunks)``; ``(0, carry, [])`` if none.
 
-        ``carry`` is the live initial carry and ``output_like`` a pytree with the structure of
-        one chunk's outputs (leading axis: steps): saved arrays are put back into these
-        structures.
+        ``carry`` is the live initial carry and ``output_like()`` returns a pytree with the
+        structure of one chunk's outputs (leading axis: steps): saved arrays are put back into
+        these structures. It is called only when there is something to restore.
         """
         meta_path = self._stem.with_suffix(".json")
         if not meta_path.is_file():
@@ -171,6 +171,7 @@ class Stage:
         done = int(meta["done"])
         carry = _unflatten_like(carry, _load_npz(self._stem.with_suffix(".npz")), meta_path)
         outputs = []
+        output_like = output_like() if done else None
         for i in range(_num_chunks(done, self.chunk)):
             steps = min(self.chunk, self.length - i * self.chunk)  # the last chunk is shorter
             like = jax.tree.map(

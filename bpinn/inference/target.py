@@ -127,8 +127,9 @@ def chunked_scan(
     stage = store.stage(desc, length, chunk) if store is not None else None
     done, outputs = 0, []
     if stage is not None:
-        out_like = jax.eval_shape(run_chunk, carry, chunk_xs(0))[1]
-        done, carry, outputs = stage.restore(carry, out_like)
+        # The outputs' structure is only traced when there are saved chunks to read back.
+        done, carry, outputs = stage.restore(
+            carry, lambda: jax.eval_shape(run_chunk, carry, chunk_xs(0))[1])
 
     compiled: dict[int, Callable] = {}
     compile_seconds = 0.0
