@@ -7,19 +7,15 @@ against a noise sd of 0.02; sigma, from three residuals, is loosely bounded (95%
 Least squares (two residual degrees of freedom) gives D = 0.0728 with asymptotic se 0.0039.
 """
 
-import importlib.util
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from case_study_support import CASE_STUDIES, case_script, copy_case
 
 from bpinn.api import run
 
-CASE = Path(__file__).resolve().parents[1] / "case_studies" / "few_observations"
-_spec = importlib.util.spec_from_file_location("few_observations_analyse", CASE / "analyse.py")
-analyse = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(analyse)
+CASE = CASE_STUDIES / "few_observations"
+analyse = case_script("few_observations")
 
 REFERENCE = {"num_chains": 2, "num_warmup": 200, "num_samples": 500}
 REDUCED = {"num_chains": 2, "num_warmup": 100, "num_samples": 200, "max_tree_depth": 7,
@@ -34,9 +30,7 @@ def exact():
 @pytest.fixture(scope="module")
 def case_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("few_observations")
-    for name in ("config.toml", "initial.py", "sensors.csv"):
-        shutil.copy(CASE / name, root / name)
-    return root
+    return copy_case("few_observations", root, ("config.toml", "initial.py", "sensors.csv"))
 
 
 def _contraction_tolerance(contraction, kurtosis, ess):

@@ -5,15 +5,12 @@ nothing about log k + log q. The diagnostics must name log k - log q as identifi
 least-informed direction within 10 degrees of (1, 1) in (log k, log q).
 """
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
+from case_study_support import copy_case
 
 from bpinn.api import run
 
-CASE = Path(__file__).resolve().parents[1] / "case_studies" / "scale_null_space"
 REDUCED = {"num_chains": 2, "num_warmup": 200, "num_samples": 300, "max_tree_depth": 7,
            "map_adam_steps": 3000, "map_lbfgs_steps": 300}
 
@@ -27,9 +24,8 @@ def angle_deg(weights: dict, direction) -> float:
 
 @pytest.fixture(scope="module")
 def scale_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scale")
-    for name in ("config.toml", "pde.py", "sensors.csv"):
-        shutil.copy(CASE / name, root / name)
+    root = copy_case("scale_null_space", tmp_path_factory.mktemp("scale"),
+                     ("config.toml", "pde.py", "sensors.csv"))
     return run(root / "config.toml", overrides=REDUCED)
 
 

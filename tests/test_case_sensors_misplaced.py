@@ -16,19 +16,15 @@ Analytic truth (README; the formulas and the quadrature are in the case's analys
   still allows, i.e. t <= 1 / (0.048 pi^2) = 2.1, never among the decayed readings.
 """
 
-import importlib.util
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from case_study_support import CASE_STUDIES, case_script, copy_case
 
 from bpinn.api import run
 
-CASE = Path(__file__).resolve().parents[1] / "case_studies" / "sensors_misplaced"
-_spec = importlib.util.spec_from_file_location("sensors_misplaced_analyse", CASE / "analyse.py")
-analyse = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(analyse)
+CASE = CASE_STUDIES / "sensors_misplaced"
+analyse = case_script("sensors_misplaced")
 
 REFERENCE = {"num_chains": 2, "num_warmup": 200, "num_samples": 500}
 REDUCED = {"num_chains": 2, "num_warmup": 100, "num_samples": 150, "max_tree_depth": 6,
@@ -44,9 +40,7 @@ def exact():
 @pytest.fixture(scope="module")
 def case_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("sensors_misplaced")
-    for name in ("config.toml", "initial.py", "sensors.csv"):
-        shutil.copy(CASE / name, root / name)
-    return root
+    return copy_case("sensors_misplaced", root, ("config.toml", "initial.py", "sensors.csv"))
 
 
 def test_sensitivity_formula_and_fisher_information_of_the_designs():

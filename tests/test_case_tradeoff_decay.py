@@ -10,21 +10,17 @@ The quadrature helpers live in the case's analyse.py (the gold standard: the exa
 (log D, log k) grid with sigma marginalised); the README quotes the same numbers.
 """
 
-import importlib.util
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from case_study_support import CASE_STUDIES, case_script, copy_case
 
 from bpinn.api import run
 from bpinn.diagnostics import identify
 
-CASE = Path(__file__).resolve().parents[1] / "case_studies" / "tradeoff_decay"
-_spec = importlib.util.spec_from_file_location("tradeoff_decay_analyse", CASE / "analyse.py")
-analyse = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(analyse)
+CASE = CASE_STUDIES / "tradeoff_decay"
+analyse = case_script("tradeoff_decay")
 
 # B-PINN at reduced size: the assertions below use the MAP fits, the Gauss-Newton analysis at the
 # MAP and the rate r, none of which needs a well-mixed walk along the ridge.
@@ -75,8 +71,7 @@ def test_diagnostics_of_the_exact_posterior_match_the_analytic_directions(case, 
 @pytest.fixture(scope="module")
 def bpinn_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tradeoff")
-    for name in ("config.toml", "pde.py", "initial.py", "sensors.csv"):
-        shutil.copy(CASE / name, root / name)
+    copy_case("tradeoff_decay", root, ("config.toml", "pde.py", "initial.py", "sensors.csv"))
     return run(root / "config.toml", overrides=REDUCED)
 
 
