@@ -96,9 +96,12 @@ class Network:
         scales = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             if self.kind == "siren":
-                # Sitzmann et al.: U(-1/n, 1/n) first, U(-sqrt(6/n)/omega0, ...) after;
-                # the Gaussian with the same variance.
-                bound = 1.0 / fan_in if i == 0 else np.sqrt(6.0 / fan_in) / self.siren_omega0
+                # Sitzmann et al.: sin(omega0 (W x + b)) with W ~ U(-1/n, 1/n) first and
+                # U(-sqrt(6/n)/omega0, ...) after. Here omega0 is folded into the later layers'
+                # weights (W' = omega0 W, the same functions), so every hidden pre-activation is
+                # O(1) and a Gaussian prior of a few init sds stays a sensible prior; each
+                # uniform is replaced by the Gaussian of the same variance.
+                bound = 1.0 / fan_in if i == 0 else np.sqrt(6.0 / fan_in)
                 scales.append((bound / np.sqrt(3.0), bound / np.sqrt(3.0)))
             else:
                 scales.append((np.sqrt(2.0 / (fan_in + fan_out)), 0.0))  # Glorot normal
@@ -122,8 +125,18 @@ class Network:
 
         With ``fan_in_scaled`` each weight has sd ``scale / sqrt(fan_in)`` (biases ``scale``), so
         the prior over functions does not grow with the width; otherwise every sd is ``scale``.
+        A SIREN's prior is its initialisation widened ``scale`` times (``fan_in_scaled`` does
+        not apply): a SIREN only represents smooth, well-spread functions near that
+        distribution, and an sd of ``scale`` on its first layer would mean frequencies of
+        ``omega0 * scale``.
         """
         sizes = self.layer_sizes
+        if self.kind == "siren":
+            return [
+                (jnp.full((fan_in, fan_out), scale * w_sd), jnp.full((fan_out,), scale * b_sd))
+                for (fan_in, fan_out), (w_sd, b_sd) in zip(
+                    zip(sizes[:-1], sizes[1:], strict=True), self.init_scales(), strict=True)
+            ]
         out = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             w_sd = scale / np.sqrt(fan_in) if fan_in_scaled else scale
@@ -143,7 +156,7 @@ class Network:
         for i, (w, b) in enumerate(hidden):
             pre = h @ w + b
             if self.kind == "siren":
-                h = jnp.sin(self.siren_omega0 * pre if i == 0 else pre)
+                h = jnp.sin(self.siren_omega0 * pre if i == 0 else pre)  # omega0 folded in
             else:
                 h = ACTIVATIONS[self.activation](pre)
         return (h @ w_out + b_out)[0]
