@@ -1,4 +1,5 @@
-"""The `bpinn` command line (run, check, summary, report, calibrate, identify, design, methods).
+"""The `bpinn` command line (run, check, summary, report, calibrate, identify, design, ntk,
+methods).
 
 Exit status 2 on bad input.
 """
@@ -99,6 +100,20 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config and its data files without running")
     check.add_argument("config", type=Path, help="TOML config file")
+
+    ntk = sub.add_parser("ntk", help="NTK spectra of the loss terms: which terms gradient "
+                         "descent fits first, and the weights or sds that would balance them")
+    ntk.add_argument("config", type=Path, help="TOML config file")
+    ntk.add_argument("-o", "--outdir", type=Path, default=None,
+                     help="output directory for ntk.json and ntk.png "
+                          "(default: results/ntk_<config folder name>)")
+    ntk.add_argument("--points", type=int, default=64, metavar="N",
+                     help="at most this many evenly spaced points per loss term (default 64)")
+    ntk.add_argument("--no-map", action="store_true",
+                     help="only the first chain's initialisation: skip the MAP fit")
+    ntk.add_argument("--overwrite", action="store_true",
+                     help="replace ntk.json and ntk.png in an existing OUTDIR")
+    ntk.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -411,6 +426,58 @@ def _cmd_check(args) -> int:
     return 0
 
 
+def _cmd_ntk(args) -> int:
+    """NTK spectra of the loss terms at the first chain's start and at the best MAP fit."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from bpinn.api import MAPError, method_context, prepare
+    from bpinn.config import ConfigError, load_config
+    from bpinn.data import DataError
+    from bpinn.ntk import format_ntk_report, ntk_report, plot_ntk
+    from bpinn.utils import atomic_write_bytes
+
+    if args.points < 1:
+        return _error(f"--points must be at least 1, got {args.points}")
+    outdir = args.outdir or Path("results") / f"ntk_{args.config.resolve().parent.name}"
+    problem = _check_outdir(outdir, args.overwrite, finished="ntk.json")
+    if problem:
+        return _error(problem)
+    try:
+        config = load_config(args.config)
+        model = prepare(config)
+    except (ConfigError, DataError) as err:
+        return _error(str(err))
+    settings = config.inference
+    # The keys `bpinn run` uses (api._infer), so the start and the MAP are the run's own.
+    target_key, init_key = jax.random.split(jax.random.key(settings.seed), 5)[:2]
+    try:
+        ctx = method_context(model, settings, target_key, init_key, needs_map=not args.no_map,
+                             progress=not args.quiet)
+    except MAPError as err:
+        print(f"error: {args.config}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    positions = {"initialisation": ctx.starts[0]}
+    if not args.no_map:
+        positions["MAP"] = ctx.best_map()
+    try:
+        report = ntk_report(model, ctx.target, positions, max_points=args.points)
+    except ValueError as err:  # a likelihood the diagnostic cannot whiten
+        return _error(f"{args.config}: {err}")
+    print(format_ntk_report(report))
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(outdir / "ntk.json", json.dumps(report.to_dict(), indent=2).encode())
+        plot_ntk(report, outdir / "ntk.png")
+    except OSError as err:
+        return _error(f"cannot write to {outdir}: {err}")
+    print(f"\nwrote {outdir / 'ntk.json'} and {outdir / 'ntk.png'}")
+    return 0
+
+
 def _cmd_methods(args) -> int:
     from bpinn.inference.methods import get_method, method_names
 
@@ -430,7 +497,7 @@ def main(argv=None) -> int:
         parser.error("bpinn run needs either a CONFIG file or --from RESULTS (not both)")
     commands = {"run": _cmd_run, "summary": _cmd_summary, "report": _cmd_report,
                 "identify": _cmd_identify, "calibrate": _cmd_calibrate, "methods": _cmd_methods,
-                "check": _cmd_check, "design": _cmd_design}
+                "check": _cmd_check, "design": _cmd_design, "ntk": _cmd_ntk}
     return commands[args.command](args)
 
 
