@@ -24,6 +24,7 @@ from bpinn.checkpoint import CheckpointStore
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
 from bpinn.diagnostics import identify, local_information
+from bpinn.inference.collocation import resample_collocation
 from bpinn.inference.map import fit_map
 from bpinn.inference.methods import Draws, Method, MethodContext, get_method
 from bpinn.inference.results import build_datatree, summarize, write_results
@@ -92,6 +93,7 @@ def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: b
             target, starts, num_adam_steps=settings.map_adam_steps,
             learning_rate=settings.map_learning_rate, num_lbfgs_steps=settings.map_lbfgs_steps,
             physics_ramp=settings.map_physics_ramp, progress=progress,
+            **_map_remedies(model, target, settings),
         )
         compile_s += fit.compile_seconds
         diverged = ~np.isfinite(np.asarray(fit.logdensity))
@@ -110,9 +112,65 @@ def method_context(model: BPINN, settings, target_key, init_key, *, needs_map: b
                   f"them from fresh ones ({attempt + 1} of {MAP_RESTARTS})", file=sys.stderr)
         fresh = draw_starts(jax.random.fold_in(init_key, attempt + 1))
         starts = jnp.where(jnp.asarray(diverged)[:, None], fresh, starts)
+    map_info = {}
+    if fit.term_weights is not None:
+        map_info["term_weights"] = {k: np.asarray(v).tolist() for k, v in fit.term_weights.items()}
+    if settings.map_resample_rounds:
+        model, target, fit, map_info["collocation_resampling"] = _resample_collocation(
+            model, target, fit, settings, target_key, init_key, progress=progress)
+        compile_s += fit.compile_seconds
     timing.update(map_s=time.perf_counter() - t0 - compile_s, compile_s=compile_s)
     return MethodContext(model=model, target=target, settings=settings, starts=starts,
-                         map_fit=fit, progress=progress, timing=timing, map_restarts=attempt)
+                         map_fit=fit, progress=progress, timing=timing, map_restarts=attempt,
+                         map_info=map_info)
+
+
+def _map_remedies(model: BPINN, target, settings) -> dict:
+    """``fit_map`` keywords for the MAP-training remedies ``[inference]`` switches on."""
+    training = {}
+    if settings.map_causal_epsilon:
+        training["causal_epsilon"] = settings.map_causal_epsilon
+    if settings.map_time_marching:
+        training["time_marching"] = True
+    out = {"training": training}
+    if settings.map_ntk_balance:
+        from bpinn.ntk import balanced_weights, ntk_traces
+
+        out["term_weights_fn"] = lambda flat: balanced_weights(ntk_traces(model, target, flat))
+        out["rebalance_every"] = max(1, settings.map_adam_steps // 20)
+    return out
+
+
+def _resample_collocation(model: BPINN, target, fit, settings, target_key, init_key, *,
+                          progress: bool):
+    """``map_resample_rounds`` rounds of residual-based resampling of the collocation points,
+    each followed by a refit from the current fits (Adam at a tenth of the learning rate for a
+    quarter of the steps, no physics ramp: the fits are already in their basin; then L-BFGS)."""
+    rounds = []
+    for r in range(settings.map_resample_rounds):
+        lp = np.where(np.isfinite(np.asarray(fit.logdensity)), np.asarray(fit.logdensity),
+                      -np.inf)
+        best = target.constrained(fit.position[int(np.argmax(lp))])
+        model, info = resample_collocation(model, best, jax.random.fold_in(init_key, 10_000 + r),
+                                           round_index=r)
+        target = make_target(target_key, model.model)
+        fit = fit_map(
+            target, fit.position, num_adam_steps=settings.map_adam_steps // 4,
+            learning_rate=settings.map_learning_rate / 10,
+            num_lbfgs_steps=settings.map_lbfgs_steps, physics_ramp=0.0, progress=progress,
+            **_map_remedies(model, target, settings),
+        )
+        if not np.all(np.isfinite(np.asarray(fit.logdensity))):
+            raise MAPError(f"the MAP refit after resampling the collocation points (round "
+                           f"{r + 1}) diverged; lower [inference] map_learning_rate or "
+                           "map_resample_rounds")
+        info["map_logdensity"] = float(np.max(np.asarray(fit.logdensity)))
+        rounds.append(info)
+        if progress:
+            print(f"collocation resampled (round {r + 1}): mean |residual| on the pool "
+                  f"{info['pool_mean_abs_residual']:.3g}, {info['share_in_top_decile']:.0%} of "
+                  "the points in its top decile", file=sys.stderr)
+    return model, target, fit, rounds
 
 
 def checked_method(model: BPINN, settings) -> Method:
@@ -477,6 +535,7 @@ def run(
         with store.active():
             inference = _infer(model, inf, method, progress=progress)
     ctx, draws = inference.ctx, inference.draws
+    model = ctx.model  # with the collocation points the MAP fit ended on, if they moved
     target, fit = ctx.target, ctx.map_fit
     constrained = _constrained_draws(inference)
     posterior, predictive, loglik = _posterior_arrays(model, inference, constrained,
@@ -501,6 +560,7 @@ def run(
     attrs["method_info"] = draws.info
     attrs["map_fits"] = _map_fits(reported, target, fit) if fit is not None else []
     attrs["map_restarts"] = ctx.map_restarts
+    attrs["map_training"] = ctx.map_info
     if fit is not None:
         attrs["local_identifiability"] = local_information(model, target, ctx.best_map())
     if held_out is not None:
@@ -540,6 +600,8 @@ def run(
     summary["identifiability"] = identify(dt, reported)
     summary["map_fits"] = attrs["map_fits"]
     summary["map_restarts"] = ctx.map_restarts
+    if ctx.map_info:
+        summary["map_training"] = ctx.map_info
     if held_out is not None:
         summary["holdout"] = _holdout_summary(model, held_out)
         summary["diagnostics"]["warnings"].extend(summary["holdout"].pop("warnings"))

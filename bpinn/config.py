@@ -79,6 +79,11 @@ class InferenceSettings:
     map_learning_rate: float = 0.01
     map_lbfgs_steps: int = 1000
     map_physics_ramp: float = 0.5
+    # MAP-training remedies (docs/failure_modes.md); none of them changes the posterior
+    map_causal_epsilon: float = 0.0  # > 0: causal time weighting of residuals
+    map_time_marching: bool = False  # residual weight as a front moving forward in time
+    map_ntk_balance: bool = False  # term weights from NTK traces (bpinn.ntk)
+    map_resample_rounds: int = 0  # residual-based resampling of the collocation points
     chain_init: str = "best_map"
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)
@@ -107,7 +112,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
         "network": "mlp", "width": 16, "depth": 2, "activation": "tanh", "num_fourier": 16,
         "fourier_scale": 1.0, "siren_omega0": 30.0, "weight_prior_scale": 3.0,
         "fan_in_scaled": False, "num_collocation": 128, "residual_noise": 0.05,
-        "condition_noise": 0.01, "num_condition_points": 32,
+        "condition_noise": 0.01, "num_condition_points": 32, "residual_gradient_noise": None,
     },
     "inference": {f.name: f.default for f in fields(InferenceSettings)},
     "truth": {},  # free-form: name -> value
@@ -122,7 +127,7 @@ _MAXIMUM = {
     "seed": 2**32 - 1, "num_chains": 1024, "num_warmup": 10**6, "num_samples": 10**6,
     "max_tree_depth": 20, "map_adam_steps": 10**9, "map_lbfgs_steps": 10**9,
     "num_leapfrog_steps": 10**5, "svi_steps": 10**9, "svi_num_particles": 10**4,
-    "svi_rank": 10**4, "num_members": 1024,
+    "svi_rank": 10**4, "num_members": 1024, "map_resample_rounds": 100,
     "width": 4096, "depth": 64, "num_fourier": 4096, "num_collocation": 10**6,
     "num_condition_points": 10**5,
 }
@@ -333,6 +338,11 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
                                   positive=True),
         map_lbfgs_steps=count("map_lbfgs_steps", 0),
         map_physics_ramp=_number(inf["map_physics_ramp"], p("map_physics_ramp"), minimum=0),
+        map_causal_epsilon=_number(inf["map_causal_epsilon"], p("map_causal_epsilon"),
+                                   minimum=0),
+        map_time_marching=_bool(inf["map_time_marching"], p("map_time_marching")),
+        map_ntk_balance=_bool(inf["map_ntk_balance"], p("map_ntk_balance")),
+        map_resample_rounds=count("map_resample_rounds", 0),
         chain_init=inf["chain_init"],
         save_weights=_bool(inf["save_weights"], p("save_weights")),
         num_leapfrog_steps=count("num_leapfrog_steps", 1),
@@ -347,6 +357,11 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
         _fail(p("chain_init"), f"unknown value {_show(settings.chain_init)}; valid: {CHAIN_INITS}")
     if not settings.target_acceptance < 1:
         _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
+    steady = isinstance(raw.get("domain"), dict) and raw["domain"].get("t") is None
+    for key in ("map_causal_epsilon", "map_time_marching"):
+        if steady and getattr(settings, key):
+            _fail(p(key), "weighs residuals by time, but the problem is steady (no [domain] t); "
+                  "remove it or add a time range")
     truth = raw.get("truth", {})
     if not isinstance(truth, dict):
         _fail(f"{path} [truth]", f"expected a table, got {type(truth).__name__}")
@@ -728,6 +743,9 @@ def build_settings(cfg: RunConfig, domain: Domain):
                                       positive=True),
             num_condition_points=_count(m["num_condition_points"], f"{p} num_condition_points",
                                         "num_condition_points", 1),
+            residual_gradient_noise=(
+                None if m["residual_gradient_noise"] is None else _number(
+                    m["residual_gradient_noise"], f"{p} residual_gradient_noise", positive=True)),
         )
     except ConfigError:
         raise

@@ -95,11 +95,12 @@ def test_rto_perturbation_equals_a_rebuilt_model(physics_weight):
 
     @jax.jit
     def difference_and_check(flat):
-        ours = perturbed_logdensity(model, target, flat, noise, physics_weight)
+        kwargs = {"physics_weight": physics_weight}
+        ours = perturbed_logdensity(model, target, flat, noise, kwargs)
         zero = jax.tree.map(jnp.zeros_like, noise)
-        return (rebuilt_target.tempered_logdensity_fn(flat, physics_weight) - ours,
-                perturbed_logdensity(model, target, flat, zero, physics_weight),
-                target.tempered_logdensity_fn(flat, physics_weight))
+        return (rebuilt_target.training_logdensity_fn(flat, kwargs) - ours,
+                perturbed_logdensity(model, target, flat, zero, kwargs),
+                target.training_logdensity_fn(flat, kwargs))
 
     flats = jax.random.normal(jax.random.key(2), (4, target.dim))
     differences, unperturbed, original = jax.vmap(difference_and_check)(flats)

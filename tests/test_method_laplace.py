@@ -78,8 +78,8 @@ def test_location_scale_terms_add_up_to_the_target(physics_weight):
     for key in jax.random.split(jax.random.key(1), 3):
         flat = jax.random.normal(key, (target.dim,))
         terms = terms_fn(flat)
-        np.testing.assert_allclose(total_logdensity(terms),
-                                   target.tempered_logdensity_fn(flat, physics_weight), rtol=1e-12)
+        tempered = target.training_logdensity_fn(flat, {"physics_weight": physics_weight})
+        np.testing.assert_allclose(total_logdensity(terms), tempered, rtol=1e-12)
         assert set(terms.observed) == {"y", "r"} and set(terms.latent_gaussian) == {"w"}
         assert terms.observed["y"].family == "normal"
         assert terms.observed["r"].family == "student_t"

@@ -146,10 +146,10 @@ def rto_noise(rng_key, model_fn, target: Target, num_members: int) -> dict:
             for key, name in zip(keys, sorted(sites), strict=True)}
 
 
-def perturbed_logdensity(model_fn, target: Target, flat, noise: dict, physics_weight=1.0):
-    """One member's perturbed (tempered) log density at ``flat``, from a single model trace."""
-    terms = location_scale_terms(model_fn, target, flat,
-                                 model_kwargs={"physics_weight": physics_weight})
+def perturbed_logdensity(model_fn, target: Target, flat, noise: dict, model_kwargs=None):
+    """One member's perturbed log density at ``flat`` (training keywords ``model_kwargs``, as
+    in ``Target.training_logdensity_fn``), from a single model trace."""
+    terms = location_scale_terms(model_fn, target, flat, model_kwargs=model_kwargs or {})
     return total_logdensity(terms) + rto_shift(terms, noise)
 
 
@@ -162,13 +162,13 @@ def members_target(model_fn, target: Target, noise: dict) -> Target:
     L-BFGS's direction never move it. Only ``fit_map`` may use this target: its other fields
     still describe the unextended position.
     """
-    def tempered(x, physics_weight):
+    def training(x, model_kwargs):
         index = jnp.round(jax.lax.stop_gradient(x[-1])).astype(jnp.int32)
         member_noise = jax.tree.map(lambda a: a[index], noise)
-        return perturbed_logdensity(model_fn, target, x[:-1], member_noise, physics_weight)
+        return perturbed_logdensity(model_fn, target, x[:-1], member_noise, model_kwargs)
 
     return dataclasses.replace(
-        target, logdensity_fn=lambda x: tempered(x, 1.0), tempered_logdensity_fn=tempered,
+        target, logdensity_fn=lambda x: training(x, {}), training_logdensity_fn=training,
         initial_position=jnp.append(target.initial_position, 0.0))
 
 

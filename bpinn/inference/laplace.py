@@ -145,7 +145,7 @@ def location_scale_terms(model_fn, target: Target, flat, *, model_kwargs: dict |
     Returns
     -------
     ``SiteTerms``. ``latent_logdensity + sum(site.log_prob)`` over observed sites equals
-    ``target.tempered_logdensity_fn`` (tests check this), so the terms describe the very density
+    ``target.training_logdensity_fn`` (tests check this), so the terms describe the very density
     every method samples.
 
     Examples
@@ -191,7 +191,7 @@ def location_scale_terms(model_fn, target: Target, flat, *, model_kwargs: dict |
 
 
 def total_logdensity(terms: SiteTerms):
-    """The log density the terms add up to (``Target.tempered_logdensity_fn`` at their point)."""
+    """The log density the terms add up to (``Target.training_logdensity_fn`` at their point)."""
     return terms.latent_logdensity + sum(
         (jnp.sum(site.log_prob) for site in terms.observed.values()), start=jnp.zeros(()))
 

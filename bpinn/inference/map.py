@@ -6,6 +6,7 @@ computed. It is the mode of the unconstrained-space density (priors and Jacobian
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -20,6 +21,7 @@ class MAPResult(NamedTuple):
     logdensity: jnp.ndarray  # (num_starts,)
     trace: jnp.ndarray  # (num_steps, num_starts): log density along Adam and L-BFGS
     compile_seconds: float
+    term_weights: dict | None = None  # site -> (num_starts,) last balanced weights, if any
 
 
 def fit_map(
@@ -30,6 +32,9 @@ def fit_map(
     learning_rate: float = 1e-2,
     num_lbfgs_steps: int = 500,
     physics_ramp: float = 0.5,
+    training: dict | None = None,
+    term_weights_fn: Callable | None = None,
+    rebalance_every: int = 100,
     progress: bool = False,
 ) -> MAPResult:
     """Maximise ``target.logdensity_fn`` from each row of ``initial_positions``.
@@ -39,6 +44,12 @@ def fit_map(
     there. During the first ``physics_ramp`` fraction of the Adam steps the physics terms are
     tempered by a weight rising linearly from 0 to 1 (continuation): fitting the data first keeps
     the fit out of trivial solutions that satisfy the PDE but ignore the readings.
+
+    Only the Adam phase is reweighted: ``training`` holds further keywords of the model for it
+    (``causal_epsilon``, ``time_marching``; see ``BPINN.model``), and ``term_weights_fn(x) ->
+    {site: weight}`` (e.g. NTK balancing, ``bpinn.ntk``) is re-evaluated at each start every
+    ``rebalance_every`` steps. L-BFGS then polishes the mode of the posterior itself, so the
+    result is the same kind of point whatever remedies helped Adam reach its basin.
 
     Examples
     --------
@@ -61,17 +72,30 @@ def fit_map(
     if num_adam_steps > 0:
         schedule = optax.cosine_decay_schedule(learning_rate, num_adam_steps, alpha=0.01)
         adam = optax.chain(optax.clip_by_global_norm(1e3), optax.adam(schedule))
-        grad_fn = jax.value_and_grad(lambda x, w: -target.tempered_logdensity_fn(x, w))
+        static = dict(training or {})
+
+        def training_loss(x, w, term_weights):
+            kwargs = {"physics_weight": w, **static}
+            if term_weights_fn is not None:
+                kwargs["term_weights"] = term_weights
+            return -target.training_logdensity_fn(x, kwargs)
+
+        grad_fn = jax.value_and_grad(training_loss)
+        balance = (jax.vmap(term_weights_fn) if term_weights_fn is not None
+                   else lambda x: jnp.zeros(x.shape[0]))
 
         def adam_step(carry, step):
-            x, opt_state = carry
+            x, opt_state, term_weights = carry
             weight = jnp.clip(step / ramp_steps, 0.0, 1.0) if ramp_steps else 1.0
-            loss, g = jax.vmap(grad_fn, in_axes=(0, None))(x, weight)
+            if term_weights_fn is not None:
+                term_weights = jax.lax.cond(
+                    step % rebalance_every == 0, balance, lambda _: term_weights, x)
+            loss, g = jax.vmap(grad_fn, in_axes=(0, None, 0))(x, weight, term_weights)
             updates, opt_state = jax.vmap(adam.update)(g, opt_state, x)
-            return (optax.apply_updates(x, updates), opt_state), -loss
+            return (optax.apply_updates(x, updates), opt_state, term_weights), -loss
 
-        carry = (position, jax.vmap(adam.init)(position))
-        (position, _), outs, compile_s = chunked_scan(
+        carry = (position, jax.vmap(adam.init)(position), balance(position))
+        (position, _, last_weights), outs, compile_s = chunked_scan(
             adam_step, carry, jnp.arange(num_adam_steps, dtype=float), length=num_adam_steps,
             desc="MAP (Adam)", progress=progress,
             postfix_fn=lambda c, o: f"log density {float(jnp.max(o[-1])):.4g}",
@@ -109,5 +133,6 @@ def fit_map(
 
     final = jax.vmap(target.logdensity_fn)(position)
     trace = jnp.concatenate(traces, axis=0) if traces else final[None]
+    balanced = last_weights if num_adam_steps > 0 and term_weights_fn is not None else None
     return MAPResult(position=position, logdensity=final, trace=trace,
-                     compile_seconds=compile_seconds)
+                     compile_seconds=compile_seconds, term_weights=balanced)

@@ -37,6 +37,8 @@ class MethodContext:
     progress : show progress bars on stderr.
     timing : ``map_s`` and ``compile_s`` spent on the MAP fits.
     map_restarts : how many times MAP fits that diverged were restarted from fresh starts.
+    map_info : what the MAP-training remedies did (balanced term weights, collocation
+        resampling rounds); empty when none was on.
     """
 
     model: Any
@@ -47,6 +49,7 @@ class MethodContext:
     progress: bool = False
     timing: dict = field(default_factory=dict)  # seconds spent building the context (MAP)
     map_restarts: int = 0
+    map_info: dict = field(default_factory=dict)
 
     def best_map(self) -> jnp.ndarray:
         """The MAP fit with the highest log density."""

@@ -29,8 +29,9 @@ class Target:
     Attributes
     ----------
     logdensity_fn : flat position -> log density (up to a constant), unconstrained space.
-    tempered_logdensity_fn : (flat position, physics_weight) -> log density with the physics
-        terms scaled by ``physics_weight`` (the model's keyword argument); for MAP continuation.
+    training_logdensity_fn : (flat position, model_kwargs) -> log density with the model's
+        training keywords set (``physics_weight``, ``term_weights``, ``causal_epsilon``,
+        ``time_marching``; see ``BPINN.model``); for MAP continuation and reweighting.
     unravel_fn : flat position -> dict of unconstrained site values.
     constrain_fn : dict of unconstrained values -> dict of constrained site values.
     initial_position : a reference flat position (prior medians; weights zero).
@@ -38,7 +39,7 @@ class Target:
     """
 
     logdensity_fn: Callable
-    tempered_logdensity_fn: Callable
+    training_logdensity_fn: Callable
     unravel_fn: Callable
     constrain_fn: Callable
     unconstrain_fn: Callable
@@ -62,7 +63,7 @@ class Target:
 
 
 def make_target(rng_key, model_fn: Callable) -> Target:
-    """Build a ``Target`` from a numpyro model taking one keyword, ``physics_weight``."""
+    """Build a ``Target`` from a numpyro model whose keywords all default to the posterior."""
     info = initialize_model(rng_key, model_fn, init_strategy=init_to_median(num_samples=15))
     z0 = info.param_info.z
     flat0, unravel = ravel_pytree(z0)
@@ -72,11 +73,11 @@ def make_target(rng_key, model_fn: Callable) -> Target:
         slices[name] = (start, start + size)
         start += size
 
-    def tempered_logdensity_fn(flat, physics_weight):
-        return -potential_energy(model_fn, (), {"physics_weight": physics_weight}, unravel(flat))
+    def training_logdensity_fn(flat, model_kwargs):
+        return -potential_energy(model_fn, (), model_kwargs, unravel(flat))
 
     def logdensity_fn(flat):
-        return tempered_logdensity_fn(flat, 1.0)
+        return training_logdensity_fn(flat, {})
 
     def constrain_fn(z):
         return info.postprocess_fn(z)
@@ -88,7 +89,7 @@ def make_target(rng_key, model_fn: Callable) -> Target:
         return {k: v for k, v in z.items() if k in values}
 
     return Target(
-        logdensity_fn, tempered_logdensity_fn, unravel, constrain_fn, to_unconstrained, flat0,
+        logdensity_fn, training_logdensity_fn, unravel, constrain_fn, to_unconstrained, flat0,
         slices,
     )
 

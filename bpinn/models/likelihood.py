@@ -7,11 +7,17 @@ Sites (names are what appear in the results):
 - ``sigma``: sensor noise sd (dim ``group`` when per group), ``sigma_pde``, ``sigma_bc``,
   ``sigma_source`` when inferred;
 - observed: ``u_obs`` (readings), ``pde_residual`` (residual at collocation points, target 0),
+  ``pde_residual_gradient`` (its gradient, gPINN, when ``residual_gradient_noise`` is set),
   ``condition.<name>`` (soft conditions) and ``source_obs`` (measured source values).
+
+The model's keyword arguments reweight these terms for MAP training only (physics ramp, term
+weights, causal weights, time marching); with their defaults it is the posterior.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -44,6 +50,11 @@ class ModelSettings:
         satisfy the PDE or the posterior is overconfident.
     condition_noise : sd of soft boundary/initial condition terms, in the units of u.
     num_condition_points : points per soft condition face.
+    residual_gradient_noise : when set, the gradient-enhanced residual (gPINN, Yu et al. 2022):
+        the derivatives of the residual along every coordinate, each multiplied by that
+        coordinate's domain length (so it has the residual's units), are observed to be 0 with
+        this sd. It asks the network to satisfy the PDE smoothly between collocation points;
+        it is extra information only where the solution is smooth (see docs/failure_modes.md).
     """
 
     network: Network
@@ -53,6 +64,7 @@ class ModelSettings:
     residual_noise: Fixed | Prior = Fixed(0.05)
     condition_noise: Fixed | Prior = Fixed(0.01)
     num_condition_points: int = 32
+    residual_gradient_noise: float | None = None
 
     def __post_init__(self):
         if not self.weight_prior_scale > 0:
@@ -66,12 +78,28 @@ class ModelSettings:
                 "num_condition_points must be a positive integer, "
                 f"got {self.num_condition_points!r}"
             )
+        if self.residual_gradient_noise is not None and not self.residual_gradient_noise > 0:
+            raise ValueError(
+                "residual_gradient_noise must be > 0 (or unset to switch the gradient-enhanced "
+                f"residual off), got {self.residual_gradient_noise!r}")
 
 
-def collocation_points(domain, n: int) -> np.ndarray:
-    """``n`` deterministic Halton points filling the domain box."""
-    u = halton(n, domain.ndim)
+CAUSAL_BINS = 16  # time slices of the causal residual weighting (Wang, Sankaran, Perdikaris)
+MARCHING_WIDTH = 0.1  # width of the time-marching front, as a fraction of the time window
+
+
+def collocation_points(domain, n: int, *, skip: int = 1) -> np.ndarray:
+    """``n`` deterministic Halton points filling the domain box (from the ``skip``-th)."""
+    u = halton(n, domain.ndim, skip=skip)
     return domain.lower + u * (domain.upper - domain.lower)
+
+
+def _scaled(weight):
+    """Scale the log likelihood of the sites inside by ``weight``; no handler at exactly 1, so
+    the posterior's trace carries no scale factors."""
+    if isinstance(weight, float) and weight == 1.0:
+        return contextlib.nullcontext()
+    return numpyro.handlers.scale(scale=weight)
 
 
 def _sample_scale(name, quantity, *, shape=()):
@@ -134,6 +162,28 @@ class BPINN:
 
     def u_fn(self, weights):
         return self.solution.u_fn(self.unravel(weights))
+
+    def residuals(self, weights, coeffs: dict, points):
+        """PDE residual at ``points`` (n, ndim) for one flat weight vector and the full
+        coefficient dict (``coefficient_values``)."""
+        p, u = self.problem, self.u_fn(weights)
+        return jax.vmap(lambda z: residual(p.pde, p.source, u, z, coeffs))(jnp.asarray(points))
+
+    def with_collocation(self, points) -> BPINN:
+        """The same model with other collocation points (adaptive resampling)."""
+        points = np.asarray(points, dtype=float)
+        if points.ndim != 2 or points.shape[1] != self.problem.domain.ndim:
+            raise ValueError(f"collocation points must have shape (n, "
+                             f"{self.problem.domain.ndim}), got {points.shape}")
+        return dataclasses.replace(self, collocation=points)
+
+    def collocation_time(self) -> np.ndarray | None:
+        """Each collocation point's time as a fraction of the time window; None when steady."""
+        domain = self.problem.domain
+        if not domain.has_time:
+            return None
+        k = domain.time_index
+        return (self.collocation[:, k] - domain.lower[k]) / (domain.upper[k] - domain.lower[k])
 
     def predict(self, weights, points):
         """u at ``points`` (n, ndim) for one flat weight vector."""
@@ -200,34 +250,71 @@ class BPINN:
         compared with.
         """
 
-        def model(physics_weight=1.0):
-            del physics_weight  # no physics terms to temper
+        def model(physics_weight=1.0, **training):
+            del physics_weight, training  # no physics terms to temper or reweight
             coeffs, sigma = self._sample_coefficients_and_noise()
             self._observe_readings(forward(coeffs), sigma)
 
         return model
 
-    def model(self, physics_weight=1.0):
+    def model(self, physics_weight=1.0, term_weights=None, causal_epsilon=0.0,
+              time_marching=False):
         """The numpyro model; data and points are part of the model object.
 
-        ``physics_weight`` tempers the PDE residual and source terms (1 is the posterior). MAP
-        training ramps it up from 0 so the network fits the data before the physics can pull
-        it into the trivial solutions that satisfy the PDE but not the data.
+        With the defaults this is the posterior. The keywords reweight the likelihood terms for
+        MAP training (``bpinn.inference.map.fit_map``); none of them is used when sampling.
+
+        physics_weight : tempers the PDE residual and source terms. MAP training ramps it up
+            from 0 so the network fits the data before the physics can pull it into the
+            trivial solutions that satisfy the PDE but not the data.
+        term_weights : observed site name -> weight of its log likelihood (NTK balancing);
+            missing names weigh 1.
+        causal_epsilon : > 0 weighs the residual at each time slice by
+            ``exp(-causal_epsilon * sum of the mean squared whitened residuals of the earlier
+            slices)`` (gradients stopped), so later times are only fitted once earlier ones
+            are (Wang, Sankaran, Perdikaris 2022). Time-dependent problems only.
+        time_marching : the physics weight becomes a front moving forward in time: a residual
+            point at time fraction tau weighs ``clip((physics_weight * (1 + w) - tau) / w, 0, 1)``
+            with ``w = MARCHING_WIDTH`` (a curriculum in time; Krishnapriyan et al. 2021).
         """
         p, s = self.problem, self.settings
+
+        def weight(name):
+            return 1.0 if term_weights is None else term_weights.get(name, 1.0)
+
         weights = numpyro.sample(
             "weights", dist.Normal(0.0, jnp.asarray(self.weight_prior_sd)).to_event(1)
         )
         coeffs, sigma = self._sample_coefficients_and_noise()
         u = self.u_fn(weights)
-        self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
+        with _scaled(weight("u_obs")):
+            self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
-        r = jax.vmap(lambda z: residual(p.pde, p.source, u, z, coeffs))(
-            jnp.asarray(self.collocation)
-        )
-        with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(scale=physics_weight):
+        points = jnp.asarray(self.collocation)
+
+        def residual_at(z):
+            return residual(p.pde, p.source, u, z, coeffs)
+
+        r = jax.vmap(residual_at)(points)
+        point_weight = self._residual_point_weights(r / sigma_pde, physics_weight,
+                                                    causal_epsilon, time_marching)
+        with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(
+            scale=point_weight * weight("pde_residual")
+        ):
             numpyro.sample("pde_residual", dist.Normal(r, sigma_pde), obs=jnp.zeros_like(r))
+
+        if s.residual_gradient_noise is not None:
+            lengths = jnp.asarray(p.domain.upper - p.domain.lower)
+            grad_r = jax.vmap(jax.grad(residual_at))(points) * lengths
+            with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(
+                scale=point_weight * weight("pde_residual_gradient")
+            ):
+                numpyro.sample(
+                    "pde_residual_gradient",
+                    dist.Normal(grad_r, s.residual_gradient_noise).to_event(1),
+                    obs=jnp.zeros_like(grad_r),
+                )
 
         if self.soft:
             sigma_bc = _sample_scale("sigma_bc", s.condition_noise)
@@ -236,10 +323,9 @@ class BPINN:
                 target = (
                     jnp.zeros_like(vals) if term.targets is None else jnp.asarray(term.targets)
                 )
-                with numpyro.plate(f"plate.{term.name}", vals.shape[0]):
-                    numpyro.sample(
-                        f"condition.{term.name}", dist.Normal(vals, sigma_bc), obs=target
-                    )
+                name = f"condition.{term.name}"
+                with numpyro.plate(f"plate.{term.name}", vals.shape[0]), _scaled(weight(name)):
+                    numpyro.sample(name, dist.Normal(vals, sigma_bc), obs=target)
 
         if p.source_data is not None:
             sigma_f = _sample_scale("sigma_source", p.source_noise)
@@ -247,11 +333,35 @@ class BPINN:
                 jnp.asarray(p.source_data.coords)
             )
             with numpyro.plate("source_points", lf.shape[0]), numpyro.handlers.scale(
-                scale=physics_weight
+                scale=physics_weight * weight("source_obs")
             ):
                 numpyro.sample(
                     "source_obs", dist.Normal(lf, sigma_f), obs=jnp.asarray(p.source_data.values)
                 )
+
+    def _residual_point_weights(self, whitened, physics_weight, causal_epsilon, time_marching):
+        """Per-collocation-point weight of the residual terms (see ``model``)."""
+        if not (causal_epsilon or time_marching):
+            return physics_weight
+        tau = self.collocation_time()
+        if tau is None:
+            raise ValueError("causal weighting and time marching need a time-dependent problem "
+                             "(a [domain] t range)")
+        tau = jnp.asarray(tau)
+        if time_marching:
+            front = physics_weight * (1.0 + MARCHING_WIDTH)
+            point_weight = jnp.clip((front - tau) / MARCHING_WIDTH, 0.0, 1.0)
+        else:
+            point_weight = physics_weight * jnp.ones_like(tau)
+        if causal_epsilon:
+            bins = jnp.minimum((tau * CAUSAL_BINS).astype(jnp.int32), CAUSAL_BINS - 1)
+            sq = jax.lax.stop_gradient(whitened) ** 2
+            total = jax.ops.segment_sum(sq, bins, num_segments=CAUSAL_BINS)
+            count = jax.ops.segment_sum(jnp.ones_like(sq), bins, num_segments=CAUSAL_BINS)
+            mean = total / jnp.maximum(count, 1.0)
+            earlier = jnp.cumsum(mean) - mean
+            point_weight = point_weight * jnp.exp(-causal_epsilon * earlier)[bins]
+        return point_weight
 
 
 def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
