@@ -58,7 +58,10 @@ def prepare(config: RunConfig) -> BPINN:
     """Config -> the B-PINN model (loads and validates data; raises ConfigError on bad input)."""
     problem = build_problem(config)
     settings = build_settings(config, problem.domain)
-    return build_model(problem, settings)
+    try:
+        return build_model(problem, settings)
+    except ValueError as err:
+        raise ConfigError(f"{config.path} [model]: {err}") from None
 
 
 class MAPError(RuntimeError):

@@ -97,7 +97,7 @@ class InferenceSettings:
 
 # section -> {key: default}; ``...`` marks a required key.
 _SCHEMA: dict[str, dict[str, object]] = {
-    "problem": {"pde": ..., "coefficients": None, "options": {}, "source": 0.0},
+    "problem": {"pde": ..., "coefficients": None, "options": {}, "source": 0.0, "flux": None},
     "domain": {"x": ..., "y": None, "t": None},
     "coefficients": {},  # free-form: one entry per coefficient
     "data": {
@@ -113,6 +113,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
         "fourier_scale": 1.0, "siren_omega0": 30.0, "weight_prior_scale": 3.0,
         "fan_in_scaled": False, "num_collocation": 128, "residual_noise": 0.05,
         "condition_noise": 0.01, "num_condition_points": 32, "residual_gradient_noise": None,
+        "residual_form": "strong", "num_test_functions": 16,
     },
     "inference": {f.name: f.default for f in fields(InferenceSettings)},
     "truth": {},  # free-form: name -> value
@@ -129,7 +130,7 @@ _MAXIMUM = {
     "num_leapfrog_steps": 10**5, "svi_steps": 10**9, "svi_num_particles": 10**4,
     "svi_rank": 10**4, "num_members": 1024, "map_resample_rounds": 100,
     "width": 4096, "depth": 64, "num_fourier": 4096, "num_collocation": 10**6,
-    "num_condition_points": 10**5,
+    "num_condition_points": 10**5, "num_test_functions": 10**5,
 }
 _FLOAT_MAX = sys.float_info.max
 # Every weight is held several times per chain (and NUTS whitens with a dense Hessian).
@@ -465,13 +466,17 @@ def _check_scalar(out, what: str, path: str) -> None:
         _fail(path, f"{what}, got an array of shape {result.shape} and dtype {result.dtype}")
 
 
-def _check_operator(operator, ref: str, path: str, domain: Domain, names) -> None:
-    """Call a user-defined PDE operator once, on a smooth trial function at the domain's centre,
-    so that a wrong signature or result is reported here and not as a traceback mid-run."""
+def _check_operator(operator, ref: str, path: str, domain: Domain, names, *,
+                    flux: bool = False) -> None:
+    """Call a user-defined PDE operator (or, with ``flux``, its divergence form) once, on a
+    smooth trial function at the domain's centre, so that a wrong signature or result is
+    reported here and not as a traceback mid-run."""
     import jax.numpy as jnp
 
     z = jnp.asarray((domain.lower + domain.upper) / 2)
     coeffs = {name: jnp.asarray(1.0) for name in names}
+    call, returns = (("flux", "(F, G) with L[u] = -dF/dx + G, two numbers") if flux
+                     else ("operator", "L[u](z), one number"))
 
     def trial(point):
         return jnp.sum(jnp.sin(point + 0.5))
@@ -479,11 +484,18 @@ def _check_operator(operator, ref: str, path: str, domain: Domain, names) -> Non
     try:
         out = operator(trial, z, coeffs)
     except (Exception, SystemExit) as err:  # user code: any failure is a bad config value
-        _fail(path, f"calling {ref!r} as operator(u_fn, z, coeffs) with a trial u_fn, z = "
+        _fail(path, f"calling {ref!r} as {call}(u_fn, z, coeffs) with a trial u_fn, z = "
               f"{z.tolist()} and coeffs = {{{', '.join(f'{n!r}: 1.0' for n in names)}}} failed "
-              f"with {type(err).__name__}: {_show_error(err)}; it must return L[u](z), one "
-              "number (list the coefficients it reads in [problem] coefficients)")
-    _check_scalar(out, f"operator {ref!r} must return one number L[u](z) for one point", path)
+              f"with {type(err).__name__}: {_show_error(err)}; it must return {returns} "
+              "(list the coefficients it reads in [problem] coefficients)")
+    if not flux:
+        _check_scalar(out, f"operator {ref!r} must return one number L[u](z) for one point",
+                      path)
+        return
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        _fail(path, f"flux {ref!r} must return a pair (F, G), got {_show(out)}")
+    for part in out:
+        _check_scalar(part, f"flux {ref!r} must return two numbers (F, G) for one point", path)
 
 
 def _pde(cfg: RunConfig, domain: Domain) -> PDE:
@@ -500,8 +512,17 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
         if not (isinstance(coeffs, list) and all(isinstance(c, str) for c in coeffs)):
             _fail(f"{p} coefficients", f"expected a list of names, got {_show(coeffs)}")
         _check_operator(operator, name, f"{p} pde", domain, coeffs)
+        flux = None
+        if prob["flux"] is not None:
+            if not isinstance(prob["flux"], str) or ":" not in prob["flux"]:
+                _fail(f"{p} flux", f"expected 'module:function', got {_show(prob['flux'])}")
+            flux = _function_or_number(prob["flux"], f"{p} flux", cfg.base_dir)
+            _check_operator(flux, prob["flux"], f"{p} flux", domain, coeffs, flux=True)
         return PDE(name=name, coefficient_names=tuple(coeffs), operator=operator,
-                   equation=f"{name}[u] = f (user-defined)")
+                   equation=f"{name}[u] = f (user-defined)", flux=flux)
+    if prob["flux"] is not None:
+        _fail(f"{p} flux", "only user-defined PDEs ('module:function') take a flux; built-in "
+              "PDEs bring their own divergence form")
     if prob["coefficients"] is not None:
         _fail(f"{p} coefficients", "only user-defined PDEs ('module:function') list coefficients")
     if name not in BUILTIN_PDES:
@@ -746,7 +767,14 @@ def build_settings(cfg: RunConfig, domain: Domain):
             residual_gradient_noise=(
                 None if m["residual_gradient_noise"] is None else _number(
                     m["residual_gradient_noise"], f"{p} residual_gradient_noise", positive=True)),
+            residual_form=m["residual_form"],
+            num_test_functions=_count(m["num_test_functions"], f"{p} num_test_functions",
+                                      "num_test_functions", 1),
         )
+        if settings.residual_form == "weak" and cfg.inference.map_resample_rounds:
+            _fail(f"{cfg.path} [inference] map_resample_rounds",
+                  "moves collocation points, but [model] residual_form = 'weak' puts them at "
+                  "fixed Gauss-Legendre nodes; use one or the other")
     except ConfigError:
         raise
     except ValueError as err:

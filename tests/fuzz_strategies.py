@@ -378,7 +378,7 @@ COUNT_PATHS = tuple(
                                          "num_leapfrog_steps", "svi_steps", "svi_num_particles",
                                          "svi_rank", "num_members", "map_resample_rounds")),
                           ("model", ("width", "depth", "num_fourier", "num_collocation",
-                                     "num_condition_points")))
+                                     "num_condition_points", "num_test_functions")))
     for key in keys
 )
 assert {k for _, k in COUNT_PATHS} == set(_MAXIMUM)

@@ -55,6 +55,13 @@ class ModelSettings:
         coordinate's domain length (so it has the residual's units), are observed to be 0 with
         this sd. It asks the network to satisfy the PDE smoothly between collocation points;
         it is extra information only where the solution is smooth (see docs/failure_modes.md).
+    residual_form : "strong" (the PDE residual at collocation points) or "weak": the residual
+        integrated against ``num_test_functions`` sine test functions that vanish at the ends
+        (a variational PINN, Kharazmi et al. 2019), with the flux integrated by parts so the
+        network's second derivatives are never formed. Steady 1-D problems whose PDE has a
+        divergence form (``PDE.flux``); ``num_collocation`` Gauss-Legendre points then carry
+        the quadrature. For solutions of low regularity (a kinked u, a discontinuous source).
+    num_test_functions : test functions of the weak residual.
     """
 
     network: Network
@@ -65,6 +72,8 @@ class ModelSettings:
     condition_noise: Fixed | Prior = Fixed(0.01)
     num_condition_points: int = 32
     residual_gradient_noise: float | None = None
+    residual_form: str = "strong"
+    num_test_functions: int = 16
 
     def __post_init__(self):
         if not self.weight_prior_scale > 0:
@@ -82,8 +91,22 @@ class ModelSettings:
             raise ValueError(
                 "residual_gradient_noise must be > 0 (or unset to switch the gradient-enhanced "
                 f"residual off), got {self.residual_gradient_noise!r}")
+        if self.residual_form not in RESIDUAL_FORMS:
+            raise ValueError(f"residual_form {self.residual_form!r} is unknown; valid: "
+                             f"{RESIDUAL_FORMS}")
+        if self.residual_form == "weak":
+            if self.residual_gradient_noise is not None:
+                raise ValueError("residual_gradient_noise needs the strong residual; the weak "
+                                 "form never differentiates it pointwise")
+            if not (isinstance(self.num_test_functions, int)
+                    and 1 <= self.num_test_functions <= self.num_collocation // 2):
+                raise ValueError(
+                    f"num_test_functions must be an integer from 1 to num_collocation / 2 = "
+                    f"{self.num_collocation // 2} (the quadrature must resolve the highest test "
+                    f"function), got {self.num_test_functions!r}")
 
 
+RESIDUAL_FORMS = ("strong", "weak")
 CAUSAL_BINS = 16  # time slices of the causal residual weighting (Wang, Sankaran, Perdikaris)
 MARCHING_WIDTH = 0.1  # width of the time-marching front, as a fraction of the time window
 
@@ -92,6 +115,42 @@ def collocation_points(domain, n: int, *, skip: int = 1) -> np.ndarray:
     """``n`` deterministic Halton points filling the domain box (from the ``skip``-th)."""
     u = halton(n, domain.ndim, skip=skip)
     return domain.lower + u * (domain.upper - domain.lower)
+
+
+@dataclass(frozen=True, eq=False)
+class WeakResidual:
+    """Gauss-Legendre quadrature on [a, b] and sine test functions ``v_k = sin(k pi (x-a)/L)``.
+
+    The weak residual of mode k is ``(2/L) * sum_q w_q (F v_k' + (G - f) v_k)(x_q)``: with
+    ``L[u] = -F' + G`` and ``v_k(a) = v_k(b) = 0`` it equals ``(2/L) * integral of
+    (L[u] - f) v_k``, the amplitude of mode k of the strong residual (so it has the residual's
+    units, and ``residual_noise`` is its sd).
+    """
+
+    points: np.ndarray  # (n, 1) quadrature nodes
+    weights: np.ndarray  # (n,)
+    v: np.ndarray  # (K, n) test functions at the nodes
+    dv: np.ndarray  # (K, n) their derivatives
+    scale: float  # 2 / L
+
+    @classmethod
+    def build(cls, lower: float, upper: float, num_points: int, num_test_functions: int):
+        nodes, weights = np.polynomial.legendre.leggauss(num_points)
+        length = upper - lower
+        x = lower + (nodes + 1.0) * length / 2.0
+        k = np.arange(1, num_test_functions + 1)[:, None]
+        phase = k * np.pi * (x[None, :] - lower) / length
+        return cls(points=x[:, None], weights=weights * length / 2.0, v=np.sin(phase),
+                   dv=(k * np.pi / length) * np.cos(phase), scale=2.0 / length)
+
+    def residual(self, flux_fn, source_fn):
+        """Weak residuals (K,) of ``flux_fn(z) -> (F, G)`` and ``source_fn(z) -> f``."""
+        points = jnp.asarray(self.points)
+        f_flux, g = jax.vmap(flux_fn)(points)
+        f = jax.vmap(source_fn)(points)
+        w = jnp.asarray(self.weights)
+        return self.scale * (jnp.asarray(self.dv) @ (w * f_flux)
+                             + jnp.asarray(self.v) @ (w * (g - f)))
 
 
 def _scaled(weight):
@@ -122,6 +181,7 @@ class BPINN:
     soft: tuple[SoftTerm, ...]
     weight_prior_sd: np.ndarray  # flat
     unravel: object  # flat vector -> params pytree
+    weak: WeakResidual | None = None  # the weak residual's quadrature, if residual_form="weak"
 
     @property
     def unknown_coefficients(self) -> tuple[str, ...]:
@@ -291,6 +351,20 @@ class BPINN:
             self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
+        if self.weak is not None:
+            r = self.weak.residual(lambda z: p.pde.flux(u, z, coeffs),
+                                   lambda z: p.source(z, coeffs))
+            with numpyro.plate("test_functions", r.shape[0]), _scaled(
+                    physics_weight * weight("pde_residual")):
+                numpyro.sample("pde_residual", dist.Normal(r, sigma_pde), obs=jnp.zeros_like(r))
+        else:
+            self._strong_residual(u, coeffs, sigma_pde, physics_weight, weight, causal_epsilon,
+                                  time_marching)
+        self._conditions_and_source(u, coeffs, physics_weight, weight)
+
+    def _strong_residual(self, u, coeffs, sigma_pde, physics_weight, weight, causal_epsilon,
+                         time_marching):
+        p, s = self.problem, self.settings
         points = jnp.asarray(self.collocation)
 
         def residual_at(z):
@@ -316,6 +390,8 @@ class BPINN:
                     obs=jnp.zeros_like(grad_r),
                 )
 
+    def _conditions_and_source(self, u, coeffs, physics_weight, weight):
+        p, s = self.problem, self.settings
         if self.soft:
             sigma_bc = _sample_scale("sigma_bc", s.condition_noise)
             for term in self.soft:
@@ -406,12 +482,33 @@ def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
     )
     flat_sd, unravel = ravel_pytree(prior_sd)
     terms = soft_terms(domain, problem.conditions, num_points=settings.num_condition_points)
+    weak = _weak_residual(problem, settings)
     return BPINN(
         problem=problem,
         settings=settings,
         solution=solution,
-        collocation=collocation_points(domain, settings.num_collocation),
+        collocation=(collocation_points(domain, settings.num_collocation) if weak is None
+                     else weak.points),
         soft=tuple(terms),
         weight_prior_sd=np.asarray(flat_sd),
         unravel=unravel,
+        weak=weak,
     )
+
+
+def _weak_residual(problem: Problem, settings: ModelSettings) -> WeakResidual | None:
+    if settings.residual_form != "weak":
+        return None
+    domain = problem.domain
+    if domain.has_time or domain.space_dims != 1:
+        raise ValueError(
+            "residual_form = 'weak' is built for steady 1-D problems; this domain has "
+            f"coordinates {domain.coord_names}")
+    if problem.pde.flux is None:
+        raise ValueError(
+            f"residual_form = 'weak' needs the divergence form L[u] = -dF/dx + G of the PDE, "
+            f"which {problem.pde.name!r} does not provide (built in: poisson in 1-D; a "
+            "user-defined PDE gives it as [problem] flux = 'module:function' returning (F, G))")
+    (lower, upper), = domain.space
+    return WeakResidual.build(lower, upper, settings.num_collocation,
+                              settings.num_test_functions)

@@ -397,7 +397,11 @@ def poisson(domain: Domain, **options) -> PDE:
     def operator(u_fn, z, coeffs):
         return -_coeff(coeffs, "k", name, names) * laplacian(u_fn, z, sd)
 
-    return PDE(name, names, operator, f"-k * {_lap_text(sd)} = f", opts)
+    def flux(u_fn, z, coeffs):  # -k u'' = -(k u')': F = k u', G = 0
+        return _coeff(coeffs, "k", name, names) * partial(u_fn, z, 0), jnp.zeros(())
+
+    return PDE(name, names, operator, f"-k * {_lap_text(sd)} = f", opts,
+               flux=flux if sd == 1 else None)
 
 
 # name -> (R(u), plain-text R(u)); R is applied pointwise to the scalar u.

@@ -21,6 +21,10 @@ SolutionFn = Callable[[jnp.ndarray], jnp.ndarray]
 OperatorFn = Callable[[SolutionFn, jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
 # source(z, coeffs) -> scalar: the right-hand side f(z).
 SourceFn = Callable[[jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
+# flux(u_fn, z, coeffs) -> (F, G) with L[u] = -dF/dx + G: the divergence form a weak
+# (variational) residual needs, for steady 1-D problems.
+FluxFn = Callable[[SolutionFn, jnp.ndarray, Mapping[str, jnp.ndarray]],
+                  tuple[jnp.ndarray, jnp.ndarray]]
 
 SPACE_NAMES = ("x", "y")
 TIME_NAME = "t"
@@ -113,6 +117,7 @@ class PDE:
     operator: OperatorFn
     equation: str = ""  # the PDE written out in plain text, for summaries and reports
     options: Mapping[str, object] = field(default_factory=dict)
+    flux: FluxFn | None = None  # divergence form, for the weak residual (steady 1-D)
 
 
 def zero_source(z, coeffs):
