@@ -515,8 +515,10 @@ def run(
     # second derivatives of the residual is then visible to the sampler.
     jax.config.update("jax_enable_x64", True)
     t_start = time.perf_counter()
-    config = load_config(config_path, overrides={**(overrides or {}), "seed": seed,
-                                                  "method": method}, tables=tables)
+    # seed= and method= win over the same keys in overrides, but only when given.
+    explicit = {k: v for k, v in (("seed", seed), ("method", method)) if v is not None}
+    config = load_config(config_path, overrides={**(overrides or {}), **explicit},
+                         tables=tables)
     inf = config.inference
     model = prepare(config)  # all input validation happens before any output exists
     data_file = model.problem.observations.origin

@@ -234,3 +234,27 @@ def test_truth_of_known_quantities_is_dropped_and_scalar_sigma_covers_every_grou
     posterior = {"D": np.zeros((2, 5)), "sigma": np.zeros((2, 5, 3))}
     truth = {"D": 0.07, "K": 1.0, "sigma": 0.02}  # K: a fixed coefficient, not reported
     assert _reported_truth(truth, posterior) == {"D": 0.07, "sigma": [0.02, 0.02, 0.02]}
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({"overrides": {"method": "reference", "seed": 4}}, {"method": "reference", "seed": 4}),
+    ({"overrides": {"method": "reference"}, "method": "laplace"}, {"method": "laplace"}),
+    ({"seed": 7}, {"seed": 7}),
+])
+def test_run_keeps_method_and_seed_given_in_overrides(monkeypatch, kwargs, expected):
+    # seed= and method= left at None must not erase the same keys passed in overrides.
+    import bpinn.api
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_load_config(path, *, overrides=None, tables=None):
+        seen.update(overrides)
+        raise Stop
+
+    monkeypatch.setattr(bpinn.api, "load_config", fake_load_config)
+    with pytest.raises(Stop):
+        bpinn.api.run("config.toml", **kwargs)
+    assert {k: seen.get(k) for k in expected} == expected
