@@ -61,6 +61,8 @@ class ModelSettings:
         network's second derivatives are never formed. Steady 1-D problems whose PDE has a
         divergence form (``PDE.flux``); ``num_collocation`` Gauss-Legendre points then carry
         the quadrature. For solutions of low regularity (a kinked u, a discontinuous source).
+        ``residual_noise`` is then the sd of one mode's amplitude: N strong residuals of sd s
+        pin it to about ``s * sqrt(2 / N)``, so use that for an equally strong constraint.
     num_test_functions : test functions of the weak residual.
     """
 
