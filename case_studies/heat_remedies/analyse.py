@@ -43,6 +43,12 @@ VARIANTS = {
                        ("residual_noise = 0.05", "residual_noise = 0.05\n"
                         "residual_gradient_noise = 0.05")), {},
                       "hard, 32 points, gPINN terms (sd 0.05)"),
+    # The residual's scaled gradient is about (wavenumber x length) times the residual: 3 pi
+    # for the initial condition's mode 3, so sd 0.5 weighs it like the residual itself.
+    "hard_32_gpinn_wide": ((("num_collocation = 128", "num_collocation = 32"),
+                            ("residual_noise = 0.05", "residual_noise = 0.05\n"
+                             "residual_gradient_noise = 0.5")), {},
+                           "hard, 32 points, gPINN terms (sd 0.5)"),
 }
 SAMPLING = {"num_chains": 2, "num_warmup": 300, "num_samples": 500, "max_tree_depth": 8}
 QUICK = {"num_chains": 2, "num_warmup": 100, "num_samples": 150, "max_tree_depth": 7,
