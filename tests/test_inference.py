@@ -70,3 +70,17 @@ def test_nuts_recovers_mean_and_covariance(damping):
     np.testing.assert_allclose(theta.std(0), sd, rtol=0.2)
     corr = np.corrcoef(np.asarray(theta).T)[0, 1]
     assert abs(corr - 0.9) < 0.05
+
+
+@pytest.mark.parametrize("dim,block", [(1, 32), (7, 3), (64, 32), (65, 32)])
+def test_dense_hessian_in_blocks_equals_jax_hessian(dim, block):
+    from bpinn.inference.target import dense_hessian
+
+    a = jax.random.normal(jax.random.key(dim), (dim, dim))
+
+    def fn(x):  # non-quadratic, with cross terms
+        return jnp.sum(jnp.tanh(a @ x) ** 2) + jnp.sum(x**4) * jnp.prod(jnp.cos(x[:3]))
+
+    x = jax.random.normal(jax.random.key(1), (dim,))
+    np.testing.assert_allclose(np.asarray(dense_hessian(fn, x, block_size=block)),
+                               np.asarray(jax.hessian(fn)(x)), rtol=1e-10, atol=1e-12)

@@ -32,7 +32,7 @@ from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 
 from bpinn.inference.methods import Draws, Method, MethodContext
-from bpinn.inference.target import Target, chunked_scan, concat_outputs
+from bpinn.inference.target import Target, chunked_scan, concat_outputs, dense_hessian
 
 
 class Preconditioner(NamedTuple):
@@ -82,7 +82,7 @@ def curvature_preconditioner(target: Target, center, *, damping, floor: float = 
     Damping only the network weights keeps the natural curvature of the coefficients and noise
     scales, whose posterior widths the sampler must traverse.
     """
-    hessian = -jax.hessian(target.logdensity_fn)(center)
+    hessian = -dense_hessian(target.logdensity_fn, center)
     hessian = 0.5 * (hessian + hessian.T) + jnp.diag(jnp.broadcast_to(damping, center.shape))
     eigval, eigvec = jnp.linalg.eigh(hessian)
     eigval = jnp.where(jnp.isfinite(eigval), eigval, floor)
