@@ -560,6 +560,11 @@ def run(
     coords.update(field[2])
     if model.problem.per_group_noise:
         dims["sigma"] = ["group"]
+    if "collocation_resampling" in ctx.map_info:
+        # The moved points define the physics likelihood that was sampled: keep them.
+        coords_data["collocation_points"] = np.asarray(model.collocation)
+        dims["collocation_points"] = ["collocation_point", "coordinate"]
+        coords["coordinate"] = list(names)
     attrs = _attrs(config, model, inf.seed, inf.method)
     attrs["exact_mcmc"] = method.exact_mcmc
     attrs["method_info"] = draws.info

@@ -166,3 +166,8 @@ def test_run_with_remedies_records_what_they_did(heat_case, tmp_path):
     assert np.isfinite(rounds[0]["map_logdensity"])
     recorded = result.datatree.attrs["map_training"]  # attrs hold JSON text in the results file
     assert json.loads(recorded)["collocation_resampling"] == rounds
+    points = result.datatree["constant_data"]["collocation_points"]
+    assert points.dims == ("collocation_point", "coordinate")
+    assert list(points["coordinate"].values) == ["x", "t"]
+    default = prepare(load_config(config)).collocation  # the Halton set before resampling
+    assert points.shape == default.shape and not np.allclose(points.values, default)

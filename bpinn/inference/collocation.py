@@ -9,7 +9,7 @@ current fit is large, but never zero anywhere, so no region is left unconstraine
 In the Bayesian model the collocation points are a quadrature of the physics likelihood, not
 data: moving them changes which functions count as satisfying the PDE, and therefore the
 posterior, in the way a finer grid changes a classical solution. The points used are recorded
-in the results.
+in the results (``constant_data.collocation_points``).
 """
 
 from __future__ import annotations
