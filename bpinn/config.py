@@ -744,7 +744,7 @@ def build_settings(cfg: RunConfig, domain: Domain):
             depth=_count(m["depth"], f"{p} depth", "depth", 1),
             kind=m["network"], activation=m["activation"],
             num_fourier=_count(m["num_fourier"], f"{p} num_fourier", "num_fourier", 1),
-            fourier_scale=_number(m["fourier_scale"], f"{p} fourier_scale", positive=True),
+            fourier_scale=_fourier_scale(m["fourier_scale"], f"{p} fourier_scale", domain),
             siren_omega0=_number(m["siren_omega0"], f"{p} siren_omega0", positive=True),
             fourier_seed=cfg.inference.seed,
         )
@@ -781,6 +781,15 @@ def build_settings(cfg: RunConfig, domain: Domain):
         raise ConfigError(f"{p}: {err}") from None
     _check_truth(cfg)  # last: a config that builds must also summarise
     return settings
+
+
+def _fourier_scale(value, path: str, domain: Domain):
+    """One positive number, or one per coordinate in the order (x[, y][, t])."""
+    if not isinstance(value, list):
+        return _number(value, path, positive=True)
+    if len(value) != domain.ndim:
+        _fail(path, f"expected one scale per coordinate {domain.coord_names}, got {len(value)}")
+    return tuple(_number(v, f"{path}[{i}]", positive=True) for i, v in enumerate(value))
 
 
 def _check_truth(cfg: RunConfig) -> None:

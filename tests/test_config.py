@@ -309,3 +309,20 @@ def test_required_sections(heat_case, section):
     text = MINIMAL.replace(REQUIRED_SECTIONS[section], "")
     with pytest.raises(ConfigError, match=rf"missing required section \[{section}\]"):
         load_config(write(heat_case, text))
+
+
+def test_fourier_scale_per_coordinate(heat_case):
+    from bpinn.api import prepare
+
+    model = prepare(load_config(heat_case(model={"network": "fourier"}, extra="")))
+    assert model.settings.network.fourier_scale == 1.0
+    path = heat_case(("network = \"mlp\"", "network = \"fourier\"\nfourier_scale = [2.0, 0.25]"))
+    scales = prepare(load_config(path)).settings.network.fourier_scale
+    assert scales == (2.0, 0.25)
+    path = heat_case(("network = \"mlp\"", "network = \"fourier\"\nfourier_scale = [2.0]"))
+    with pytest.raises(ConfigError, match=r"\[model\] fourier_scale: expected one scale per "
+                                          r"coordinate \('x', 't'\), got 1"):
+        prepare(load_config(path))
+    path = heat_case(("network = \"mlp\"", "network = \"fourier\"\nfourier_scale = [2.0, -1]"))
+    with pytest.raises(ConfigError, match=r"fourier_scale\[1\]"):
+        prepare(load_config(path))

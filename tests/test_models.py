@@ -710,3 +710,18 @@ def test_soft_conditions_with_an_inferred_scale(heat_case):
     # Dirichlet on the two faces x = 0 and x = 1, and the initial condition: 8 points each
     assert len(condition_sites) == 3
     assert all(tr[n]["value"].shape == (8,) for n in condition_sites)
+
+
+def test_fourier_scales_per_coordinate():
+    iso = Network(input_dim=2, kind="fourier", num_fourier=4000, fourier_scale=2.0)
+    aniso = Network(input_dim=2, kind="fourier", num_fourier=4000, fourier_scale=(2.0, 0.25))
+    # the same standard normal draws, scaled row by row
+    np.testing.assert_allclose(np.asarray(aniso.fourier_matrix[0]),
+                               np.asarray(iso.fourier_matrix[0]))
+    np.testing.assert_allclose(np.asarray(aniso.fourier_matrix[1]),
+                               np.asarray(iso.fourier_matrix[1]) / 8.0)
+    sd = np.std(np.asarray(aniso.fourier_matrix), axis=1)
+    np.testing.assert_allclose(sd, [2.0, 0.25], rtol=0.05)  # 4000 draws: sd within ~2%
+    for bad in ((1.0, 2.0, 3.0), (1.0, -1.0), 0.0):
+        with pytest.raises(ValueError, match="fourier_scale must be a positive number or 2"):
+            Network(input_dim=2, kind="fourier", fourier_scale=bad)

@@ -38,7 +38,11 @@ class Network:
         or "siren" (sine activations with omega_0 scaling, Sitzmann et al. 2020).
     activation : hidden activation for "mlp" and "fourier" (one of ``ACTIVATIONS``).
     num_fourier : number of random frequencies for "fourier" (features = 2 * num_fourier).
-    fourier_scale : standard deviation of the random frequencies (in scaled coordinates).
+    fourier_scale : standard deviation of the random frequencies, in cycles per unit of scaled
+        coordinate (each in [-1, 1]); one number, or one per coordinate (``input_dim`` of them).
+        Per-coordinate scales matter in space-time: a field with a fine pattern in x and a smooth
+        decay in t needs high frequencies in x only, and isotropic frequencies put oscillations
+        in t that the network must then cancel.
     siren_omega0 : frequency factor of SIREN's first layer.
     fourier_seed : seed of the fixed (not inferred) Fourier frequency matrix.
 
@@ -57,7 +61,7 @@ class Network:
     kind: str = "mlp"
     activation: str = "tanh"
     num_fourier: int = 16
-    fourier_scale: float = 1.0
+    fourier_scale: float | tuple[float, ...] = 1.0
     siren_omega0: float = 30.0
     fourier_seed: int = 0
     fourier_matrix: jnp.ndarray | None = field(default=None, repr=False)
@@ -73,11 +77,15 @@ class Network:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"network {name} must be a positive integer, got {value!r}")
+        scales = np.atleast_1d(np.asarray(self.fourier_scale, dtype=float))
+        if scales.ndim != 1 or scales.size not in (1, self.input_dim) or not np.all(scales > 0):
+            raise ValueError(
+                f"network fourier_scale must be a positive number or {self.input_dim} positive "
+                f"numbers (one per coordinate), got {self.fourier_scale!r}")
         if self.kind == "fourier" and self.fourier_matrix is None:
             key = jax.random.key(self.fourier_seed)
-            matrix = self.fourier_scale * jax.random.normal(
-                key, (self.input_dim, self.num_fourier)
-            )
+            matrix = jnp.asarray(np.broadcast_to(scales, (self.input_dim,)))[:, None] * \
+                jax.random.normal(key, (self.input_dim, self.num_fourier))
             object.__setattr__(self, "fourier_matrix", matrix)
 
     @property

@@ -50,6 +50,8 @@ VARIANTS: dict[str, dict] = {
 DIAGNOSIS_ONLY: dict[str, dict] = {
     "fourier_1_fanin": {"network": "fourier", "fourier_scale": 1.0, "fan_in_scaled": True},
     "fourier_2_fanin": {"network": "fourier", "fourier_scale": 2.0, "fan_in_scaled": True},
+    # per-coordinate frequencies: mode 8 in x (2 cycles per scaled unit), a smooth decay in t
+    "fourier_2_x": {"network": "fourier", "fourier_scale": [2.0, 0.25]},
 }
 # [inference] overrides of a --quick run (the full size is config.toml's [inference] table)
 QUICK = {"num_warmup": 100, "num_samples": 150, "max_tree_depth": 7,
