@@ -151,9 +151,7 @@ def _resample_collocation(model: BPINN, target, fit, settings, target_key, init_
     quarter of the steps, no physics ramp: the fits are already in their basin; then L-BFGS)."""
     rounds = []
     for r in range(settings.map_resample_rounds):
-        lp = np.where(np.isfinite(np.asarray(fit.logdensity)), np.asarray(fit.logdensity),
-                      -np.inf)
-        best = target.constrained(fit.position[int(np.argmax(lp))])
+        best = target.constrained(fit.best())
         model, info = resample_collocation(model, best, jax.random.fold_in(init_key, 10_000 + r),
                                            round_index=r)
         target = make_target(target_key, model.model)

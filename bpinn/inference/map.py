@@ -23,6 +23,11 @@ class MAPResult(NamedTuple):
     compile_seconds: float
     term_weights: dict | None = None  # site -> (num_starts,) last balanced weights, if any
 
+    def best(self) -> jnp.ndarray:
+        """The position of the fit with the highest finite log density."""
+        finite = jnp.where(jnp.isfinite(self.logdensity), self.logdensity, -jnp.inf)
+        return self.position[int(jnp.argmax(finite))]
+
 
 def fit_map(
     target: Target,

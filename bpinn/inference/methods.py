@@ -53,8 +53,7 @@ class MethodContext:
 
     def best_map(self) -> jnp.ndarray:
         """The MAP fit with the highest log density."""
-        lp = jnp.where(jnp.isfinite(self.map_fit.logdensity), self.map_fit.logdensity, -jnp.inf)
-        return self.map_fit.position[int(jnp.argmax(lp))]
+        return self.map_fit.best()
 
     def chain_centers(self) -> jnp.ndarray:
         """(num_chains, dim) centres of the MAP-whitened samplers: every chain at the best MAP

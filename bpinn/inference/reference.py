@@ -71,8 +71,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         [screened_starts(screen_key, target, model_fn, num_screened), spread])
     fit = fit_map(target, starts, num_adam_steps=MAP_ADAM_STEPS, learning_rate=0.05,
                   num_lbfgs_steps=MAP_LBFGS_STEPS, physics_ramp=0.0, progress=ctx.progress)
-    best = int(jnp.argmax(jnp.where(jnp.isfinite(fit.logdensity), fit.logdensity, -jnp.inf)))
-    centers = jnp.broadcast_to(fit.position[best], fit.position.shape)
+    centers = jnp.broadcast_to(fit.best(), fit.position.shape)
     map_s = time.perf_counter() - t0 - fit.compile_seconds
     result, timing = run_nuts(
         nuts_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
