@@ -189,14 +189,28 @@ class _Inference(NamedTuple):
     predictive_key: jax.Array
 
 
+class RunKeys(NamedTuple):
+    """The keys a run's seed is split into, one per use."""
+
+    target: jax.Array
+    init: jax.Array
+    sample: jax.Array
+    prior: jax.Array
+    predictive: jax.Array
+
+
+def run_keys(seed: int) -> RunKeys:
+    """The one place the seed is split, so ``run``, ``posterior_samples`` and the diagnostics
+    that rebuild a run's starts and MAP fits (``bpinn ntk``) see the same keys."""
+    return RunKeys(*jax.random.split(jax.random.key(seed), 5))
+
+
 def _infer(model: BPINN, settings, method: Method, *, progress: bool) -> _Inference:
-    """Run ``method`` on the model. The one place the seed is split, so ``run`` and
-    ``posterior_samples`` give the same draws for the same seed."""
-    root = jax.random.key(settings.seed)
-    target_key, init_key, sample_key, prior_key, predictive_key = jax.random.split(root, 5)
-    ctx = method_context(model, settings, target_key, init_key, needs_map=method.needs_map,
+    """Run ``method`` on the model with the keys of ``run_keys``."""
+    keys = run_keys(settings.seed)
+    ctx = method_context(model, settings, keys.target, keys.init, needs_map=method.needs_map,
                          progress=progress)
-    return _Inference(ctx, method.run(sample_key, ctx), prior_key, predictive_key)
+    return _Inference(ctx, method.run(keys.sample, ctx), keys.prior, keys.predictive)
 
 
 def _constrained_draws(inference: _Inference) -> dict:

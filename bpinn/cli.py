@@ -431,7 +431,7 @@ def _cmd_ntk(args) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bpinn.api import MAPError, method_context, prepare
+    from bpinn.api import MAPError, method_context, prepare, run_keys
     from bpinn.config import ConfigError, load_config
     from bpinn.data import DataError
     from bpinn.ntk import format_ntk_report, ntk_report, plot_ntk
@@ -449,10 +449,9 @@ def _cmd_ntk(args) -> int:
     except (ConfigError, DataError) as err:
         return _error(str(err))
     settings = config.inference
-    # The keys `bpinn run` uses (api._infer), so the start and the MAP are the run's own.
-    target_key, init_key = jax.random.split(jax.random.key(settings.seed), 5)[:2]
+    keys = run_keys(settings.seed)  # `bpinn run`'s: the start and the MAP are the run's own
     try:
-        ctx = method_context(model, settings, target_key, init_key, needs_map=not args.no_map,
+        ctx = method_context(model, settings, keys.target, keys.init, needs_map=not args.no_map,
                              progress=not args.quiet)
     except MAPError as err:
         print(f"error: {args.config}: {err}", file=sys.stderr)

@@ -174,7 +174,7 @@ def diagnose(variant: str, overrides: dict | None, *, sample: bool = False,
     import jax
     import jax.numpy as jnp
 
-    from bpinn.api import method_context, prepare
+    from bpinn.api import method_context, prepare, run_keys
     from bpinn.config import load_config
     from bpinn.inference.map import MAPResult, fit_map
     from bpinn.inference.methods import get_method
@@ -185,9 +185,9 @@ def diagnose(variant: str, overrides: dict | None, *, sample: bool = False,
             tables["coefficients"]["D"] = TRUE_D
         cfg = load_config(CONFIG, tables=tables, overrides=overrides)
         model = prepare(cfg)
-        keys = jax.random.split(jax.random.key(cfg.inference.seed), 5)
+        keys = run_keys(cfg.inference.seed)
         return model, cfg.inference, keys, method_context(
-            model, cfg.inference, keys[0], keys[1], needs_map=needs_map)
+            model, cfg.inference, keys.target, keys.init, needs_map=needs_map)
 
     x = np.linspace(0.0, 1.0, 41)
     t = np.linspace(0.0, 0.3, 41)
@@ -226,7 +226,7 @@ def diagnose(variant: str, overrides: dict | None, *, sample: bool = False,
                                                       (n, warm.position.shape[1])),
                             logdensity=jnp.full((n,), warm.logdensity[0]), trace=warm.trace,
                             compile_seconds=0.0)
-        draws = get_method(inf.method).run(keys[2], dataclasses.replace(ctx_i, map_fit=centred))
+        draws = get_method(inf.method).run(keys.sample, dataclasses.replace(ctx_i, map_fit=centred))
         chains, num_draws, dim = draws.position.shape
         values = jax.vmap(ctx_i.target.constrained)(draws.position.reshape(-1, dim))
         D = np.asarray(values["D"]).reshape(chains, num_draws)
