@@ -30,9 +30,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 
+from bpinn.inference.laplace import location_scale_terms
 from bpinn.models.priors import Fixed, Prior
 from bpinn.utils import atomic_write_via
 
@@ -45,36 +44,15 @@ _WEIGHTS_SITE = "weights"
 # Jittable pieces
 
 
-def _unwrap(fn):
-    """The distribution that carries ``loc`` and ``scale`` under plate/event wrappers."""
-    while isinstance(fn, dist.Independent | dist.ExpandedDistribution
-                     | dist.MaskedDistribution):
-        fn = fn.base_dist
-    return fn
-
-
 def _whitened_sites(model, target, flat) -> dict[str, tuple[jnp.ndarray, jnp.ndarray]]:
-    """Observed site -> (whitened residual, scale), both flattened to the observation's size."""
-    values = target.constrain_fn(target.unravel_fn(jnp.asarray(flat)))
-    seeded = numpyro.handlers.seed(model.model, rng_seed=0)  # nothing is drawn: all substituted
-    tr = numpyro.handlers.trace(numpyro.handlers.substitute(seeded, data=values)).get_trace()
-    out = {}
-    for name, site in tr.items():
-        if site["type"] != "sample" or not site["is_observed"]:
-            continue
-        fn = _unwrap(site["fn"])
-        loc, scale = getattr(fn, "loc", None), getattr(fn, "scale", None)
-        if loc is None or scale is None:
-            raise ValueError(
-                f"observed site {name!r} has a {type(fn).__name__} likelihood without loc and "
-                "scale; the NTK diagnostic whitens residuals as (obs - loc) / scale and needs a "
-                "location-scale family (Normal, StudentT)"
-            )
-        obs = jnp.asarray(site["value"])
-        shape = jnp.shape(obs)
-        out[name] = ((jnp.broadcast_to((obs - loc) / scale, shape)).ravel(),
-                     jnp.broadcast_to(scale, shape).ravel())
-    return out
+    """Observed site -> (whitened residual, scale), both flattened to the observation's size.
+
+    The sites come from the same trace the GGN and RTO use (``location_scale_terms``), so
+    every location-scale likelihood term the model declares is covered, and only those.
+    """
+    terms = location_scale_terms(model.model, target, jnp.asarray(flat))
+    return {name: (((site.value - site.loc) / site.scale).ravel(), site.scale.ravel())
+            for name, site in terms.observed.items()}
 
 
 def observed_terms(model, target, flat) -> dict[str, jnp.ndarray]:

@@ -122,7 +122,8 @@ def _observed_site(site) -> ObservedSite:
     else:
         raise ValueError(
             f"observed site {site['name']!r} has distribution {type(site['fn']).__name__}; the "
-            f"GGN and RTO support observed sites of families {LOCATION_SCALE_FAMILIES} only"
+            f"GGN, RTO and NTK diagnostic support observed sites of families "
+            f"{LOCATION_SCALE_FAMILIES} only"
         )
     return ObservedSite(
         family=family, loc=loc, scale=scale, value=value, weight=weight,
