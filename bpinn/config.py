@@ -59,6 +59,7 @@ class ConfigError(ValueError):
 # best_map: every chain explores the mode of the best MAP fit (the other fits are reported);
 # per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
 CHAIN_INITS = ("best_map", "per_chain")
+OUTPUT_LAYER_MODES = ("sampled", "marginal", "auto")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class InferenceSettings:
     map_ntk_balance: bool = False  # term weights from NTK traces (bpinn.ntk)
     map_resample_rounds: int = 0  # residual-based resampling of the collocation points
     chain_init: str = "best_map"
+    # nuts: "marginal" integrates the output layer out (bpinn.inference.marginal); "auto" does
+    # so where the model allows it (linear PDE, Gaussian readings)
+    output_layer: str = "sampled"
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)
     num_leapfrog_steps: int = 50  # hmc: fixed trajectory length
@@ -345,6 +349,7 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
         map_ntk_balance=_bool(inf["map_ntk_balance"], p("map_ntk_balance")),
         map_resample_rounds=count("map_resample_rounds", 0),
         chain_init=inf["chain_init"],
+        output_layer=inf["output_layer"],
         save_weights=_bool(inf["save_weights"], p("save_weights")),
         num_leapfrog_steps=count("num_leapfrog_steps", 1),
         svi_steps=count("svi_steps", 1),
@@ -356,6 +361,12 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
     )
     if settings.chain_init not in CHAIN_INITS:
         _fail(p("chain_init"), f"unknown value {_show(settings.chain_init)}; valid: {CHAIN_INITS}")
+    if settings.output_layer not in OUTPUT_LAYER_MODES:
+        _fail(p("output_layer"),
+              f"unknown value {_show(settings.output_layer)}; valid: {OUTPUT_LAYER_MODES}")
+    if settings.output_layer == "marginal" and settings.method != "nuts":
+        _fail(p("output_layer"), f"'marginal' is supported by method 'nuts' only, not "
+              f"{settings.method!r}; use 'sampled' (or 'auto', which samples it there)")
     if not settings.target_acceptance < 1:
         _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
     steady = isinstance(raw.get("domain"), dict) and raw["domain"].get("t") is None

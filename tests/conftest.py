@@ -124,3 +124,17 @@ def heat_context(make_heat_case):
         return cache[key]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def heat_nuts_draws(heat_context):
+    """Draws of the ``nuts`` method (output layer sampled, key 1) on the reduced heat case,
+    computed once for the tests that compare other samplers with it."""
+    import dataclasses
+
+    from bpinn.inference.methods import get_method
+
+    ctx = heat_context()
+    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings,
+                                                                output_layer="sampled"))
+    return get_method("nuts").run(jax.random.key(1), ctx)

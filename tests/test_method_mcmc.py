@@ -169,7 +169,7 @@ def heat_draws_of_d(ctx, draws) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_numpyro_nuts_agrees_with_nuts_on_heat(heat_context):
+def test_numpyro_nuts_agrees_with_nuts_on_heat(heat_context, heat_nuts_draws):
     """Same target, same preconditioning, two implementations: the posterior means of D differ
     by at most 3 combined MCSE (sd / sqrt(bulk ESS) each), and the sds by at most 3 standard
     errors of log(sd_a / sd_b): Var(log sd) ~= 1 / (2 ESS) for a near-Gaussian marginal, with
@@ -177,7 +177,8 @@ def test_numpyro_nuts_agrees_with_nuts_on_heat(heat_context):
     ctx = heat_context()
     summaries = {}
     for method in ("nuts", "numpyro_nuts"):
-        draws = get_method(method).run(jax.random.key(1), ctx)
+        draws = (heat_nuts_draws if method == "nuts"
+                 else get_method(method).run(jax.random.key(1), ctx))
         check_draws(draws, ctx, NUTS_STATS)
         d = heat_draws_of_d(ctx, draws)
         summaries[method] = {

@@ -31,8 +31,15 @@ from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 
+from bpinn.inference.marginal import OutputMarginal, output_marginal
 from bpinn.inference.methods import Draws, Method, MethodContext
-from bpinn.inference.target import Target, chunked_scan, concat_outputs, dense_hessian
+from bpinn.inference.target import (
+    Target,
+    chunked_scan,
+    concat_outputs,
+    dense_hessian,
+    make_target,
+)
 
 
 class Preconditioner(NamedTuple):
@@ -69,7 +76,7 @@ class NUTSResult(NamedTuple):
     warmup_acceptance: jnp.ndarray  # (num_chains,)
 
 
-def curvature_preconditioner(target: Target, center, *, damping, floor: float = 1.0
+def curvature_preconditioner(target: Target | OutputMarginal, center, *, damping, floor: float = 1.0
                              ) -> Preconditioner:
     """Whitening from the damped Hessian of ``-logdensity`` at ``center``.
 
@@ -118,7 +125,8 @@ def run_nuts(
     Parameters
     ----------
     rng_key : JAX PRNG key.
-    target : the posterior (``bpinn.inference.target.make_target``).
+    target : the posterior (``bpinn.inference.target.make_target``), or anything with a
+        ``logdensity_fn`` of a flat position (``bpinn.inference.marginal.OutputMarginal``).
     map_positions : (num_chains, dim) MAP fits, one per chain.
     num_warmup, num_samples : adaptation steps and kept draws per chain.
     max_tree_depth : maximum number of trajectory doublings.
@@ -268,10 +276,15 @@ def run_nuts(
 
 
 def sample(rng_key, ctx: MethodContext) -> Draws:
-    """The ``nuts`` method: curvature-preconditioned NUTS from the MAP fits."""
+    """The ``nuts`` method: curvature-preconditioned NUTS from the MAP fits, with the output
+    layer integrated out when ``[inference] output_layer`` asks for it and the model allows."""
     inf, target = ctx.settings, ctx.target
+    check_key, rng_key, complete_key = jax.random.split(rng_key, 3)
+    marginal, output_layer = output_marginal(ctx.model, target, inf.output_layer, check_key)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
+    if marginal is not None:
+        target, centers, damping = marginal, marginal.reduce(centers), marginal.reduce(damping)
     result, timing = run_nuts(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
         max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,
@@ -279,9 +292,37 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         adapt_mass_matrix=inf.adapt_mass_matrix, progress=ctx.progress,
     )
     trace = result.trace
+    position = trace.position
+    if marginal is not None:
+        t0 = time.perf_counter()
+        position = complete_draws(marginal, complete_key, position)
+        timing["output_layer_s"] = time.perf_counter() - t0
     info = {"step_size": np.asarray(result.step_size).tolist(),
-            "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init}
-    return Draws(trace.position, trace.sample_stats(), info, timing)
+            "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
+            "output_layer": output_layer}
+    return Draws(position, trace.sample_stats(), info, timing)
+
+
+def complete_draws(marginal: OutputMarginal, rng_key, reduced):
+    """(chain, draw, dim) full positions: one exact conditional draw of the output layer for
+    each reduced draw (``lax.map`` over draws bounds the memory)."""
+    shape = reduced.shape[:-1]
+    flat = reduced.reshape(-1, reduced.shape[-1])
+    keys = jax.random.split(rng_key, flat.shape[0])
+    full = jax.jit(lambda k, r: jax.lax.map(lambda a: marginal.complete(*a), (k, r),
+                                            batch_size=64))(keys, flat)
+    return full.reshape(*shape, -1)
+
+
+def check(model, settings) -> None:
+    """Refuse ``output_layer = "marginal"`` before any work starts where the model does not
+    allow it (non-Gaussian readings, a PDE or condition nonlinear in u)."""
+    if settings.output_layer == "marginal":
+        try:
+            output_marginal(model, make_target(jax.random.key(0), model.model), "marginal",
+                            jax.random.key(0))
+        except ValueError as err:
+            raise ValueError(f"[inference] output_layer = 'marginal': {err}") from None
 
 
 METHOD = Method(
@@ -289,4 +330,5 @@ METHOD = Method(
     run=sample,
     exact_mcmc=True,
     description="NUTS (blackjax) whitened by the damped Hessian at the MAP; the default.",
+    check=check,
 )

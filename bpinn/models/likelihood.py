@@ -222,8 +222,17 @@ class BPINN:
     def num_weights(self) -> int:
         return int(self.weight_prior_sd.size)
 
-    def u_fn(self, weights):
-        return self.solution.u_fn(self.unravel(weights))
+    def u_fn(self, weights, output_layer=None):
+        """u for one flat weight vector; ``output_layer`` (the output layer's weights then bias,
+        ``fan_in + 1`` values) replaces the one inside ``weights`` when given."""
+        params = self.unravel(weights)
+        if output_layer is not None:
+            # A separate argument, so derivatives with respect to it never touch the hidden
+            # layers (bpinn.inference.marginal pushes one tangent per output weight).
+            w_out, b_out = params[-1]
+            params = [*params[:-1], (output_layer[:-1].reshape(w_out.shape),
+                                     output_layer[-1:].reshape(b_out.shape))]
+        return self.solution.u_fn(params)
 
     def residuals(self, weights, coeffs: dict, points):
         """PDE residual at ``points`` (n, ndim) for one flat weight vector and the full
@@ -320,7 +329,7 @@ class BPINN:
         return model
 
     def model(self, physics_weight=1.0, term_weights=None, causal_epsilon=0.0,
-              time_marching=False):
+              time_marching=False, output_layer=None):
         """The numpyro model; data and points are part of the model object.
 
         With the defaults this is the posterior. The keywords reweight the likelihood terms for
@@ -338,6 +347,10 @@ class BPINN:
         time_marching : the physics weight becomes a front moving forward in time: a residual
             point at time fraction tau weighs ``clip((physics_weight * (1 + w) - tau) / w, 0, 1)``
             with ``w = MARCHING_WIDTH`` (a curriculum in time; Krishnapriyan et al. 2021).
+        output_layer : the output layer's weights and bias, used in place of those in the
+            ``weights`` site (whose prior still applies to the site's own values); for
+            ``bpinn.inference.marginal``, which needs the terms' Jacobians with respect to
+            them alone.
         """
         p, s = self.problem, self.settings
 
@@ -348,7 +361,7 @@ class BPINN:
             "weights", dist.Normal(0.0, jnp.asarray(self.weight_prior_sd)).to_event(1)
         )
         coeffs, sigma = self._sample_coefficients_and_noise()
-        u = self.u_fn(weights)
+        u = self.u_fn(weights, output_layer)
         with _scaled(weight("u_obs")):
             self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
 
