@@ -58,7 +58,7 @@ def naive_nuts(rng_key, target, starts, num_warmup, num_samples, max_tree_depth)
     def one_chain(key, position):
         wkey, skey = jax.random.split(key)
         (state, params), _ = warmup.run(wkey, position, num_steps=num_warmup)
-        kernel = blackjax.nuts(target.logdensity_fn, **params, max_num_doublings=max_tree_depth)
+        kernel = blackjax.nuts(target.logdensity_fn, **params)  # params carry the depth
 
         def step(state, k):
             state, info = kernel.step(k, state)

@@ -88,7 +88,7 @@ class InferenceSettings:
     chain_init: str = "best_map"
     # nuts: "marginal" integrates the output layer out (bpinn.inference.marginal); "auto" does
     # so where the model allows it (linear PDE, Gaussian readings)
-    output_layer: str = "sampled"
+    output_layer: str = "auto"
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)
     num_leapfrog_steps: int = 50  # hmc: fixed trajectory length

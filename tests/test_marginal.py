@@ -106,6 +106,13 @@ def test_run_reports_the_output_layer_mode(heat_case):
     assert weights.shape[:2] == (2, 20)
     # the output layer (last width + 1 entries) is drawn, not left at zero
     assert np.all(np.std(weights[..., -(TINY_MODEL["width"] + 1):], axis=(0, 1)) > 0)
+    # lp is the joint log density of the completed draw, as for the other methods
+    model = prepare(load_config(config))
+    target = make_target(jax.random.key(0), model.model)
+    posterior = result.datatree["posterior"]
+    values = {name: jnp.asarray(posterior[name].values[0, 0]) for name in ("weights", "D", "sigma")}
+    np.testing.assert_allclose(result.datatree["sample_stats"]["lp"].values[0, 0],
+                               target.logdensity_fn(target.from_constrained(values)), rtol=1e-9)
 
 
 @pytest.mark.slow

@@ -292,15 +292,20 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         adapt_mass_matrix=inf.adapt_mass_matrix, progress=ctx.progress,
     )
     trace = result.trace
-    position = trace.position
+    position, stats = trace.position, trace.sample_stats()
     if marginal is not None:
         t0 = time.perf_counter()
         position = complete_draws(marginal, complete_key, position)
+        # lp is the joint log density of each completed draw, as for every other method (the
+        # sampler's own Hamiltonian, ``energy``, is the marginal's).
+        flat = position.reshape(-1, position.shape[-1])
+        stats["lp"] = jax.jit(jax.vmap(ctx.target.logdensity_fn))(flat).reshape(
+            position.shape[:2])
         timing["output_layer_s"] = time.perf_counter() - t0
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
             "output_layer": output_layer}
-    return Draws(position, trace.sample_stats(), info, timing)
+    return Draws(position, stats, info, timing)
 
 
 def complete_draws(marginal: OutputMarginal, rng_key, reduced):
