@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import shutil
 import sys
 import time
@@ -141,14 +142,23 @@ def exact_posterior(x, t, u) -> dict:
     return {"estimate": post["mean"], **post}
 
 
-def bpinn_posterior(x, t, u, n: int, r: int, workdir: Path, overrides: dict) -> dict:
-    """The B-PINN posterior of D from the heat config, these readings, the given settings."""
+def bpinn_posterior(x, t, u, n: int, r: int, workdir: Path, overrides: dict,
+                    residual_noise: float | None = None) -> dict:
+    """The B-PINN posterior of D from the heat config, these readings, the given settings
+    (and ``[model] residual_noise`` replaced when given)."""
     from bpinn.api import run
 
     rundir = workdir / f"n{n:02d}_r{r:02d}"
     rundir.mkdir(parents=True, exist_ok=True)
     for name in ("config.toml", "initial.py"):
         shutil.copy(HEAT / name, rundir / name)
+    if residual_noise is not None:
+        config = rundir / "config.toml"
+        text, count = re.subn(r"(?m)^residual_noise = [0-9.eE+-]+",
+                              f"residual_noise = {residual_noise!r}", config.read_text())
+        if count != 1:
+            raise RuntimeError(f"{config}: expected one residual_noise line, found {count}")
+        config.write_text(text)
     rows = [(f"P{i + 1}", xi, ti, ui) for i, (xi, ti, ui) in enumerate(zip(x, t, u, strict=True))]
     write_readings_csv(rundir / "sensors.csv", rows)
     t0 = time.perf_counter()
@@ -212,7 +222,8 @@ def compute(args) -> None:
                 stopped = True
                 continue
             try:
-                row = bpinn_posterior(x, t, u, n, r, args.outdir / "runs", overrides)
+                row = bpinn_posterior(x, t, u, n, r, args.outdir / "runs", overrides,
+                                      args.residual_noise)
             except Exception as err:  # record and go on: one failed run must not stop the study
                 row = {"error": f"{type(err).__name__}: {err}", "overrides": overrides}
             append_row(path, {"n": n, "r": r, "method": "bpinn", **row})
@@ -355,6 +366,8 @@ def main(argv=None) -> int:
                         help="B-PINN only on the first K realisations of each n (default: all)")
     parser.add_argument("--bpinn-overrides", type=json.loads, default=None,
                         help="JSON object of [inference] keys on top of BPINN_OVERRIDES")
+    parser.add_argument("--residual-noise", type=float, default=None,
+                        help="replace the heat config's [model] residual_noise (0.05)")
     parser.add_argument("--stop-at", default=None,
                         help="HH:MM (UTC): launch no B-PINN run after this time")
     parser.add_argument("--outdir", type=Path, default=Path("results/pinn_vs_classical"))
