@@ -32,8 +32,8 @@ jax.config.update("jax_enable_x64", True)
 from bpinn.api import prepare  # noqa: E402, I001
 from bpinn.config import load_config  # noqa: E402
 from bpinn.inference.map import fit_map  # noqa: E402
-from bpinn.inference.marginal import OutputMarginal  # noqa: E402
-from bpinn.inference.nuts import complete_draws, run_nuts  # noqa: E402
+from bpinn.inference.marginal import OutputMarginal, complete_draws  # noqa: E402
+from bpinn.inference.nuts import run_nuts  # noqa: E402
 from bpinn.inference.target import make_target  # noqa: E402
 
 import arviz_base  # noqa: E402
@@ -132,7 +132,7 @@ def main():
             tr = result.trace
             pos, depth, div = tr.position, tr.tree_depth, tr.diverging
             if name == "marginal":
-                pos = complete_draws(sampled, jax.random.key(3), pos)
+                pos, _ = complete_draws(sampled, jax.random.key(3), pos)
         jax.block_until_ready(pos)
         rates[name] = describe(SAMPLERS[name], jnp.exp(pos[..., d_index]), u_at(pos), depth,
                                div, time.perf_counter() - t0)

@@ -54,9 +54,10 @@ def test_completed_draw_keeps_the_reduced_position(heat_case):
     model, target = tiny_heat(heat_case)
     marginal = OutputMarginal.build(model, target)
     reduced = marginal.reduce(random_position(model, target, 2))
-    full = marginal.complete(jax.random.key(0), reduced)
+    full, logdensity = marginal.complete(jax.random.key(0), reduced)
     np.testing.assert_array_equal(marginal.reduce(full), reduced)
-    other = marginal.complete(jax.random.key(1), reduced)
+    np.testing.assert_allclose(logdensity, target.logdensity_fn(full), rtol=1e-9)
+    other, _ = marginal.complete(jax.random.key(1), reduced)
     assert not np.allclose(full[marginal.output], other[marginal.output])
 
 

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-from bpinn.inference.laplace import location_scale_terms, total_logdensity
+from bpinn.inference.laplace import last_layer_indices, location_scale_terms, total_logdensity
 from bpinn.inference.target import Target
 
 # Relative size of loc(a) + loc(b) - loc(a + b) - loc(0) allowed by ``check_affine``: round-off
@@ -75,13 +75,9 @@ class OutputMarginal:
         reason = unsupported_reason(model)
         if reason:
             raise ValueError(f"the output layer cannot be integrated out: {reason}")
-        start, stop = target.site_slices["weights"]
-        fan_in = model.settings.network.layer_sizes[-2]
-        # Params flatten as [W0, b0, ..., W_out (fan_in, 1), b_out (1,)]: the last fan_in + 1.
-        output = np.arange(stop - fan_in - 1, stop)
+        # Flat order: the output layer's weights, then its bias (as ``BPINN.u_fn`` splits it).
+        output = last_layer_indices(model, target)
         kept = np.setdiff1d(np.arange(target.dim), output)
-        if start > output[0]:
-            raise RuntimeError("the output layer is not inside the weights site")
         return cls(model.model, target, output, kept)
 
     @property
@@ -146,12 +142,31 @@ class OutputMarginal:
         return self.conditional(reduced).log_marginal
 
     def complete(self, rng_key, reduced):
-        """Full flat position: ``reduced`` plus one exact draw of the output layer from its
-        conditional. Works on one position (``(dim_reduced,)``)."""
+        """One position (``(dim_reduced,)``) completed by an exact draw of the output layer
+        from its conditional: (full flat position, its joint log density).
+
+        The joint density needs no second pass through the model:
+        ``log p(r, w) = log p(r) + log N(w; mean, P^-1)``, and with ``w = mean + L^-T z`` the
+        Gaussian term is ``-z.z / 2 + sum log diag L - (m / 2) log(2 pi)``.
+        """
         cond = self.conditional(reduced)
         z = jax.random.normal(rng_key, cond.mean.shape, dtype=reduced.dtype)
         w = cond.mean + solve_triangular(cond.cholesky.T, z, lower=False)
-        return self.embed(reduced, w)
+        log_conditional = (-0.5 * z @ z + jnp.sum(jnp.log(jnp.diag(cond.cholesky)))
+                           - 0.5 * z.size * jnp.log(2 * jnp.pi))
+        return self.embed(reduced, w), cond.log_marginal + log_conditional
+
+
+def complete_draws(marginal: OutputMarginal, rng_key, reduced):
+    """(chain, draw, dim_reduced) draws completed by ``OutputMarginal.complete``: the full
+    positions (chain, draw, dim) and their joint log densities (chain, draw). ``lax.map`` over
+    the draws bounds the memory."""
+    shape = reduced.shape[:-1]
+    flat = reduced.reshape(-1, reduced.shape[-1])
+    keys = jax.random.split(rng_key, flat.shape[0])
+    full, logdensity = jax.jit(lambda k, r: jax.lax.map(lambda a: marginal.complete(*a), (k, r),
+                                                        batch_size=64))(keys, flat)
+    return full.reshape(*shape, -1), logdensity.reshape(shape)
 
 
 def unsupported_reason(model) -> str:
@@ -172,21 +187,16 @@ def output_marginal(model, target: Target, mode: str, rng_key) -> tuple[OutputMa
     """
     if mode == "sampled":
         return None, "sampled"
-    reason = unsupported_reason(model)
-    if not reason:
+    try:
         marginal = OutputMarginal.build(model, target)
         # Random hidden weights: with all-zero weights the features vanish and any model passes.
         position = target.from_constrained(model.initial_values(rng_key))
-        try:
-            check_affine(marginal, jax.random.fold_in(rng_key, 1), marginal.reduce(position))
-        except ValueError as err:
-            reason = str(err)
-        else:
-            return marginal, "marginal"
-    if mode == "marginal":
-        raise ValueError(reason if reason.startswith("the output layer") else
-                         f"the output layer cannot be integrated out: {reason}")
-    return None, f"sampled (auto: {reason})"
+        check_affine(marginal, jax.random.fold_in(rng_key, 1), marginal.reduce(position))
+    except ValueError as err:
+        if mode == "marginal":
+            raise
+        return None, f"sampled (auto: {err})"
+    return marginal, "marginal"
 
 
 def check_affine(marginal: OutputMarginal, rng_key, reduced) -> None:

@@ -31,7 +31,7 @@ from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 
-from bpinn.inference.marginal import OutputMarginal, output_marginal
+from bpinn.inference.marginal import OutputMarginal, complete_draws, output_marginal
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.target import (
     Target,
@@ -295,28 +295,14 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     position, stats = trace.position, trace.sample_stats()
     if marginal is not None:
         t0 = time.perf_counter()
-        position = complete_draws(marginal, complete_key, position)
-        # lp is the joint log density of each completed draw, as for every other method (the
-        # sampler's own Hamiltonian, ``energy``, is the marginal's).
-        flat = position.reshape(-1, position.shape[-1])
-        stats["lp"] = jax.jit(jax.vmap(ctx.target.logdensity_fn))(flat).reshape(
-            position.shape[:2])
+        # lp becomes the joint log density of each completed draw, as for every other method
+        # (the sampler's own Hamiltonian, ``energy``, is the marginal's).
+        position, stats["lp"] = complete_draws(marginal, complete_key, position)
         timing["output_layer_s"] = time.perf_counter() - t0
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
             "output_layer": output_layer}
     return Draws(position, stats, info, timing)
-
-
-def complete_draws(marginal: OutputMarginal, rng_key, reduced):
-    """(chain, draw, dim) full positions: one exact conditional draw of the output layer for
-    each reduced draw (``lax.map`` over draws bounds the memory)."""
-    shape = reduced.shape[:-1]
-    flat = reduced.reshape(-1, reduced.shape[-1])
-    keys = jax.random.split(rng_key, flat.shape[0])
-    full = jax.jit(lambda k, r: jax.lax.map(lambda a: marginal.complete(*a), (k, r),
-                                            batch_size=64))(keys, flat)
-    return full.reshape(*shape, -1)
 
 
 def check(model, settings) -> None:

@@ -54,7 +54,7 @@ X_RANGE, T_RANGE = (0.05, 0.95), (0.05, 1.0)
 SEED = 20261127
 NS = (3, 5, 10, 20, 50)
 # B-PINN settings: the heat config's network, residual and priors; a reduced sampler
-# (the shipped heat case: 4 chains, 300 warm-up, 800 draws, depth 9, 5000 Adam + 1000 L-BFGS).
+# (the heat config itself: 4 chains, 300 warm-up, 800 draws, depth 8, 5000 Adam + 1000 L-BFGS).
 BPINN_OVERRIDES = {"num_chains": 2, "num_warmup": 150, "num_samples": 150, "max_tree_depth": 8,
                    "map_adam_steps": 3000, "map_lbfgs_steps": 300, "output_layer": "marginal"}
 # FD forward model: 128 cells, 400 Crank-Nicolson steps (heat_mol's defaults; error O(1e-5)
