@@ -60,6 +60,7 @@ class ConfigError(ValueError):
 # per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
 CHAIN_INITS = ("best_map", "per_chain")
 OUTPUT_LAYER_MODES = ("sampled", "marginal", "auto")
+IMPLICIT_PRIOR_MODES = ("ignored", "measured", "corrected")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class InferenceSettings:
     # nuts: "marginal" integrates the output layer out (bpinn.inference.marginal); "auto" does
     # so where the model allows it (linear PDE, Gaussian readings)
     output_layer: str = "auto"
+    # nuts: the prior the physics terms imply on the coefficients (bpinn.inference.
+    # implicit_prior): "measured" reports its slope, "corrected" also removes it
+    implicit_prior: str = "ignored"
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)
     num_leapfrog_steps: int = 50  # hmc: fixed trajectory length
@@ -350,6 +354,7 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
         map_resample_rounds=count("map_resample_rounds", 0),
         chain_init=inf["chain_init"],
         output_layer=inf["output_layer"],
+        implicit_prior=inf["implicit_prior"],
         save_weights=_bool(inf["save_weights"], p("save_weights")),
         num_leapfrog_steps=count("num_leapfrog_steps", 1),
         svi_steps=count("svi_steps", 1),
@@ -367,6 +372,12 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
     if settings.output_layer == "marginal" and settings.method != "nuts":
         _fail(p("output_layer"), f"'marginal' is supported by method 'nuts' only, not "
               f"{settings.method!r}; use 'sampled' (or 'auto', which samples it there)")
+    if settings.implicit_prior not in IMPLICIT_PRIOR_MODES:
+        _fail(p("implicit_prior"),
+              f"unknown value {_show(settings.implicit_prior)}; valid: {IMPLICIT_PRIOR_MODES}")
+    if settings.implicit_prior != "ignored" and settings.method != "nuts":
+        _fail(p("implicit_prior"), f"{settings.implicit_prior!r} is supported by method 'nuts' "
+              f"only, not {settings.method!r}; use 'ignored'")
     if not settings.target_acceptance < 1:
         _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
     steady = isinstance(raw.get("domain"), dict) and raw["domain"].get("t") is None

@@ -31,6 +31,7 @@ from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 
+from bpinn.inference import implicit_prior
 from bpinn.inference.marginal import OutputMarginal, complete_draws, output_marginal
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.target import (
@@ -283,8 +284,21 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     marginal, output_layer = output_marginal(ctx.model, target, inf.output_layer, check_key)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
+    implied = None
+    if inf.implicit_prior != "ignored":
+        t0 = time.perf_counter()
+        # fold_in, not a fourth split: runs that ignore the implied prior keep their keys
+        implied = implicit_prior.measure(
+            jax.random.fold_in(rng_key, 17), ctx.model, target, ctx.best_map(), inf,
+            marginal=marginal, damping=damping, progress=ctx.progress)
+        implied_s = time.perf_counter() - t0
     if marginal is not None:
         target, centers, damping = marginal, marginal.reduce(centers), marginal.reduce(damping)
+    indices = None if implied is None else (
+        implied.indices if marginal is None else np.searchsorted(marginal.kept, implied.indices))
+    if inf.implicit_prior == "corrected":
+        target = implicit_prior.Corrected(target, indices, jnp.asarray(implied.at),
+                                          jnp.asarray(implied.slope))
     result, timing = run_nuts(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
         max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,
@@ -293,15 +307,22 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     )
     trace = result.trace
     position, stats = trace.position, trace.sample_stats()
+    info = {"step_size": np.asarray(result.step_size).tolist(),
+            "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
+            "output_layer": output_layer}
+    if implied is not None:
+        timing["implicit_prior_s"] = implied_s
+        info["implicit_prior"] = {"mode": inf.implicit_prior,
+                                  "coefficients": implied.summary(position[..., indices])}
     if marginal is not None:
         t0 = time.perf_counter()
         # lp becomes the joint log density of each completed draw, as for every other method
         # (the sampler's own Hamiltonian, ``energy``, is the marginal's).
-        position, stats["lp"] = complete_draws(marginal, complete_key, position)
+        reduced = position
+        position, stats["lp"] = complete_draws(marginal, complete_key, reduced)
+        if inf.implicit_prior == "corrected":
+            stats["lp"] = stats["lp"] + target.correction(reduced)
         timing["output_layer_s"] = time.perf_counter() - t0
-    info = {"step_size": np.asarray(result.step_size).tolist(),
-            "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
-            "output_layer": output_layer}
     return Draws(position, stats, info, timing)
 
 

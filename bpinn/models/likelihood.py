@@ -329,7 +329,7 @@ class BPINN:
         return model
 
     def model(self, physics_weight=1.0, term_weights=None, causal_epsilon=0.0,
-              time_marching=False, output_layer=None):
+              time_marching=False, output_layer=None, observe_data=True):
         """The numpyro model; data and points are part of the model object.
 
         With the defaults this is the posterior. The keywords reweight the likelihood terms for
@@ -351,6 +351,9 @@ class BPINN:
             ``weights`` site (whose prior still applies to the site's own values); for
             ``bpinn.inference.marginal``, which needs the terms' Jacobians with respect to
             them alone.
+        observe_data : False leaves the readings (and source data) unobserved: the weights'
+            prior conditioned on the physics alone, for ``bpinn.inference.implicit_prior``.
+            The latent sites, hence the flat layout, are the same.
         """
         p, s = self.problem, self.settings
 
@@ -362,8 +365,9 @@ class BPINN:
         )
         coeffs, sigma = self._sample_coefficients_and_noise()
         u = self.u_fn(weights, output_layer)
-        with _scaled(weight("u_obs")):
-            self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
+        if observe_data:
+            with _scaled(weight("u_obs")):
+                self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
         if self.weak is not None:
@@ -375,7 +379,7 @@ class BPINN:
         else:
             self._strong_residual(u, coeffs, sigma_pde, physics_weight, weight, causal_epsilon,
                                   time_marching)
-        self._conditions_and_source(u, coeffs, physics_weight, weight)
+        self._conditions_and_source(u, coeffs, physics_weight, weight, observe_data)
 
     def _strong_residual(self, u, coeffs, sigma_pde, physics_weight, weight, causal_epsilon,
                          time_marching):
@@ -405,7 +409,7 @@ class BPINN:
                     obs=jnp.zeros_like(grad_r),
                 )
 
-    def _conditions_and_source(self, u, coeffs, physics_weight, weight):
+    def _conditions_and_source(self, u, coeffs, physics_weight, weight, observe_data=True):
         p, s = self.problem, self.settings
         if self.soft:
             sigma_bc = _sample_scale("sigma_bc", s.condition_noise)
@@ -420,6 +424,8 @@ class BPINN:
 
         if p.source_data is not None:
             sigma_f = _sample_scale("sigma_source", p.source_noise)
+            if not observe_data:
+                return
             lf = jax.vmap(lambda z: p.pde.operator(u, z, coeffs))(
                 jnp.asarray(p.source_data.coords)
             )
