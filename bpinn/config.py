@@ -60,7 +60,7 @@ class ConfigError(ValueError):
 # per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
 CHAIN_INITS = ("best_map", "per_chain")
 OUTPUT_LAYER_MODES = ("sampled", "marginal", "auto")
-IMPLICIT_PRIOR_MODES = ("ignored", "measured", "corrected")
+IMPLICIT_PRIOR_MODES = ("auto", "ignored", "measured", "corrected")
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,9 @@ class InferenceSettings:
     # so where the model allows it (linear PDE, Gaussian readings)
     output_layer: str = "auto"
     # nuts: the prior the physics terms imply on the coefficients (bpinn.inference.
-    # implicit_prior): "measured" reports its slope, "corrected" also removes it
-    implicit_prior: str = "ignored"
+    # implicit_prior): "measured" reports its slope, "corrected" also removes it, "auto"
+    # corrects where the output layer is integrated out (cheap there) and ignores it elsewhere
+    implicit_prior: str = "auto"
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)
     num_leapfrog_steps: int = 50  # hmc: fixed trajectory length
@@ -375,9 +376,9 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
     if settings.implicit_prior not in IMPLICIT_PRIOR_MODES:
         _fail(p("implicit_prior"),
               f"unknown value {_show(settings.implicit_prior)}; valid: {IMPLICIT_PRIOR_MODES}")
-    if settings.implicit_prior != "ignored" and settings.method != "nuts":
+    if settings.implicit_prior in ("measured", "corrected") and settings.method != "nuts":
         _fail(p("implicit_prior"), f"{settings.implicit_prior!r} is supported by method 'nuts' "
-              f"only, not {settings.method!r}; use 'ignored'")
+              f"only, not {settings.method!r}; use 'auto' or 'ignored'")
     if not settings.target_acceptance < 1:
         _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
     steady = isinstance(raw.get("domain"), dict) and raw["domain"].get("t") is None

@@ -21,7 +21,9 @@ from bpinn.api import prepare
 from bpinn.config import ConfigError, load_config
 from bpinn.inference import implicit_prior
 from bpinn.inference.laplace import location_scale_terms
+from bpinn.inference.marginal import OutputMarginal
 from bpinn.inference.methods import get_method
+from bpinn.inference.results import _implicit_prior_lines
 from bpinn.inference.target import make_target
 
 TINY_MODEL = {"width": 8, "num_collocation": 32}
@@ -75,9 +77,27 @@ def test_corrected_and_pinned_densities(tiny):
     np.testing.assert_allclose(pinned.logdensity_fn(free), target.logdensity_fn(position))
 
 
+def test_auto_corrects_where_the_output_layer_is_integrated_out(tiny):
+    model, target, _ = tiny
+    marginal = OutputMarginal.build(model, target)
+    assert implicit_prior.resolve("auto", model, target, marginal) == "corrected"
+    assert implicit_prior.resolve("auto", model, target, None).startswith(
+        "ignored (auto: the output layer is sampled")
+    assert implicit_prior.resolve("measured", model, target, None) == "measured"
+
+
+def test_printed_summary_says_whether_the_implied_prior_was_removed():
+    row = {"slope": -58.4, "mcse": 3.3, "at_unconstrained": -2.67, "shift_in_sds": -1.14}
+    text = "\n".join(_implicit_prior_lines({"mode": "measured", "coefficients": {"D": row}}))
+    assert "NOT removed" in text and "D: slope -58.4 +- 3.3" in text and "-1.14 sds" in text
+    assert "; removed" in "\n".join(
+        _implicit_prior_lines({"mode": "corrected", "coefficients": {"D": row}}))
+    assert _implicit_prior_lines({"mode": "ignored (auto: no unknown coefficients)"}) == []
+
+
 def test_bad_implicit_prior_settings_are_refused(heat_case):
-    with pytest.raises(ConfigError, match=r"implicit_prior.*valid: \('ignored', 'measured', "
-                                          r"'corrected'\)"):
+    with pytest.raises(ConfigError, match=r"implicit_prior.*valid: \('auto', 'ignored', "
+                                          r"'measured', 'corrected'\)"):
         load_config(heat_case(inference={"implicit_prior": "remove"}))
     with pytest.raises(ConfigError, match="supported by method 'nuts' only, not 'hmc'"):
         load_config(heat_case(inference={"implicit_prior": "corrected", "method": "hmc"}))

@@ -107,13 +107,19 @@ def test_run_reports_the_output_layer_mode(heat_case):
     assert weights.shape[:2] == (2, 20)
     # the output layer (last width + 1 entries) is drawn, not left at zero
     assert np.all(np.std(weights[..., -(TINY_MODEL["width"] + 1):], axis=(0, 1)) > 0)
-    # lp is the joint log density of the completed draw, as for the other methods
+    # lp is the joint log density of the completed draw, as for the other methods, plus the
+    # term that removes the physics terms' implied prior (the default corrects it here)
     model = prepare(load_config(config))
     target = make_target(jax.random.key(0), model.model)
     posterior = result.datatree["posterior"]
     values = {name: jnp.asarray(posterior[name].values[0, 0]) for name in ("weights", "D", "sigma")}
+    implied = result.summary["method_info"]["implicit_prior"]
+    assert implied["mode"] == "corrected"
+    row = implied["coefficients"]["D"]
+    correction = -row["slope"] * (np.log(float(values["D"])) - row["at_unconstrained"])
     np.testing.assert_allclose(result.datatree["sample_stats"]["lp"].values[0, 0],
-                               target.logdensity_fn(target.from_constrained(values)), rtol=1e-9)
+                               target.logdensity_fn(target.from_constrained(values)) + correction,
+                               rtol=1e-9)
 
 
 @pytest.mark.slow

@@ -71,6 +71,23 @@ class ImplicitPrior(NamedTuple):
         return out
 
 
+def resolve(mode: str, model, target, marginal) -> str:
+    """The ``[inference] implicit_prior`` setting resolved for one ``nuts`` run: "corrected",
+    "measured" or "ignored", with the reason after "ignored (auto: ...)" where "auto" chose.
+
+    "auto" corrects where the output layer is integrated out: the measurement then costs about
+    a third of the run (heat case). With the layer sampled it would cost another full run
+    over every weight, so "auto" leaves it to the user ("corrected" insists).
+    """
+    if mode != "auto":
+        return mode
+    if coefficient_coordinates(model, target)[0].size == 0:
+        return "ignored (auto: no unknown coefficients)"
+    if marginal is None:
+        return "ignored (auto: the output layer is sampled, so measuring would cost another run)"
+    return "corrected"
+
+
 def coefficient_coordinates(model, target) -> tuple[np.ndarray, tuple[str, ...]]:
     """Flat indices and labels of the unknown coefficients' unconstrained coordinates."""
     indices, names = [], []

@@ -284,8 +284,9 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     marginal, output_layer = output_marginal(ctx.model, target, inf.output_layer, check_key)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
-    implied = None
-    if inf.implicit_prior != "ignored":
+    implied, implied_mode = None, implicit_prior.resolve(inf.implicit_prior, ctx.model,
+                                                         target, marginal)
+    if implied_mode in ("measured", "corrected"):
         t0 = time.perf_counter()
         # fold_in, not a fourth split: runs that ignore the implied prior keep their keys
         implied = implicit_prior.measure(
@@ -296,7 +297,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         target, centers, damping = marginal, marginal.reduce(centers), marginal.reduce(damping)
     indices = None if implied is None else (
         implied.indices if marginal is None else np.searchsorted(marginal.kept, implied.indices))
-    if inf.implicit_prior == "corrected":
+    if implied_mode == "corrected":
         target = implicit_prior.Corrected(target, indices, jnp.asarray(implied.at),
                                           jnp.asarray(implied.slope))
     result, timing = run_nuts(
@@ -310,17 +311,17 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
             "output_layer": output_layer}
+    info["implicit_prior"] = {"mode": implied_mode}
     if implied is not None:
         timing["implicit_prior_s"] = implied_s
-        info["implicit_prior"] = {"mode": inf.implicit_prior,
-                                  "coefficients": implied.summary(position[..., indices])}
+        info["implicit_prior"]["coefficients"] = implied.summary(position[..., indices])
     if marginal is not None:
         t0 = time.perf_counter()
         # lp becomes the joint log density of each completed draw, as for every other method
         # (the sampler's own Hamiltonian, ``energy``, is the marginal's).
         reduced = position
         position, stats["lp"] = complete_draws(marginal, complete_key, reduced)
-        if inf.implicit_prior == "corrected":
+        if implied_mode == "corrected":
             stats["lp"] = stats["lp"] + target.correction(reduced)
         timing["output_layer_s"] = time.perf_counter() - t0
     return Draws(position, stats, info, timing)

@@ -780,7 +780,22 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines.append("")
     lines.append("diagnostics: " + "  ".join(parts))
     lines.extend(f"WARNING: {w}" for w in d["warnings"])
+    lines.extend(_implicit_prior_lines(summary.get("method_info", {}).get("implicit_prior")))
     return "\n".join(lines)
+
+
+def _implicit_prior_lines(info: Mapping[str, Any] | None) -> list[str]:
+    """What the physics terms' implied prior did (``bpinn.inference.implicit_prior``)."""
+    if not info or not info.get("coefficients"):
+        return []
+    done = "removed" if info["mode"] == "corrected" else "NOT removed (implicit_prior = 'measured')"
+    lines = ["implied prior of the physics terms (first order, at the MAP; " + done + "):"]
+    for name, row in info["coefficients"].items():
+        shift = row.get("shift_in_sds")
+        lines.append(f"  - {name}: slope {row['slope']:.3g} +- {row['mcse']:.2g} per "
+                     "unconstrained unit" + ("" if shift is None else
+                                              f", moves the posterior by {shift:+.2f} sds"))
+    return lines
 
 
 def _num(value: float | None) -> str:
