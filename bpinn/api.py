@@ -24,6 +24,7 @@ from bpinn.checkpoint import CheckpointStore
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
 from bpinn.diagnostics import identify, local_information
+from bpinn.inference import implicit_prior
 from bpinn.inference.collocation import resample_collocation
 from bpinn.inference.map import fit_map
 from bpinn.inference.methods import Draws, Method, MethodContext, get_method
@@ -628,5 +629,7 @@ def run(
         summary["holdout"] = _holdout_summary(model, held_out)
         summary["diagnostics"]["warnings"].extend(summary["holdout"].pop("warnings"))
     summary["diagnostics"]["warnings"].extend(_map_warnings(attrs["map_fits"], summary, inf))
+    summary["diagnostics"]["warnings"].extend(
+        implicit_prior.warnings(draws.info.get("implicit_prior")))
     paths = write_results(outdir, dt, summary) if outdir is not None else {}
     return RunResult(datatree=dt, summary=summary, paths=paths)

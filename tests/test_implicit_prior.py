@@ -95,6 +95,19 @@ def test_printed_summary_says_whether_the_implied_prior_was_removed():
     assert _implicit_prior_lines({"mode": "ignored (auto: no unknown coefficients)"}) == []
 
 
+def test_strong_or_unremoved_implied_priors_are_warned_about():
+    def info(mode, shift):
+        return {"mode": mode, "coefficients": {"D": {"slope": -44.0, "mcse": 2.0,
+                                                     "shift_in_sds": shift}}}
+
+    assert implicit_prior.warnings(info("corrected", -1.1)) == []
+    [strong] = implicit_prior.warnings(info("corrected", -9.9))
+    assert "moves D by -9.9 posterior sds" in strong
+    [kept] = implicit_prior.warnings(info("measured", -1.1))
+    assert "not removed; set implicit_prior = 'corrected'" in kept
+    assert implicit_prior.warnings({"mode": "ignored (auto: no unknown coefficients)"}) == []
+
+
 def test_bad_implicit_prior_settings_are_refused(heat_case):
     with pytest.raises(ConfigError, match=r"implicit_prior.*valid: \('auto', 'ignored', "
                                           r"'measured', 'corrected'\)"):
