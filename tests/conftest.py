@@ -128,13 +128,13 @@ def heat_context(make_heat_case):
 
 @pytest.fixture(scope="session")
 def heat_nuts_draws(heat_context):
-    """Draws of the ``nuts`` method (output layer sampled, key 1) on the reduced heat case,
-    computed once for the tests that compare other samplers with it."""
+    """Draws of the ``nuts`` method (output layer sampled, implied prior kept, key 1) on the
+    reduced heat case, computed once for the tests that compare other samplers with it."""
     import dataclasses
 
     from bpinn.inference.methods import get_method
 
     ctx = heat_context()
-    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings,
-                                                                output_layer="sampled"))
+    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(
+        ctx.settings, output_layer="sampled", implicit_prior="ignored"))
     return get_method("nuts").run(jax.random.key(1), ctx)

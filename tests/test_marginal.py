@@ -134,10 +134,11 @@ def test_marginal_nuts_agrees_with_sampled_output_layer(heat_context, heat_nuts_
             draws = heat_nuts_draws
         else:
             # Depth 8: short trajectories suffice once the output layer is integrated out
-            # (docs/benchmarks.md); the bounds use each run's own ESS either way.
+            # (docs/benchmarks.md); the bounds use each run's own ESS either way. The implied
+            # prior stays in, as in the sampled run: both must target the same posterior.
             draws = get_method("nuts").run(jax.random.key(1), dataclasses.replace(
                 ctx, settings=dataclasses.replace(ctx.settings, output_layer=mode,
-                                                  max_tree_depth=8)))
+                                                  max_tree_depth=8, implicit_prior="ignored")))
         assert draws.info["output_layer"] == mode
         flat = draws.position.reshape(-1, ctx.target.dim)
         d = np.asarray(jax.vmap(ctx.target.constrained)(flat)["D"]).reshape(
