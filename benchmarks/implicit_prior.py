@@ -15,7 +15,6 @@ Writes ``results/implicit_prior.json`` (or ``--out``) and prints a table.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import time
@@ -38,8 +37,9 @@ def main() -> None:
     parser.add_argument("--values", required=True,
                         help="comma-separated coefficient values to hold it at")
     parser.add_argument("--num-chains", type=int, default=2)
-    parser.add_argument("--num-warmup", type=int, default=200)
-    parser.add_argument("--num-samples", type=int, default=300)
+    # the measurement caps these at implicit_prior.MEASURE_WARMUP / MEASURE_SAMPLES
+    parser.add_argument("--num-warmup", type=int, default=implicit_prior.MEASURE_WARMUP)
+    parser.add_argument("--num-samples", type=int, default=implicit_prior.MEASURE_SAMPLES)
     parser.add_argument("--out", type=Path, default=Path("results/implicit_prior.json"))
     args = parser.parse_args()
 
@@ -57,14 +57,12 @@ def main() -> None:
                                      keys.sample)
     center = ctx.best_map()
     map_value = float(ctx.target.constrained(center)[names[0]])
-    # The measurement runs with the run's own settings, but at full length on the grid.
-    settings = dataclasses.replace(config.inference, num_warmup=args.num_warmup,
-                                   num_samples=args.num_samples)
     rows = []
     for value in (float(v) for v in args.values.split(",")):
         at = center.at[indices].set(np.log(value))
         t0 = time.perf_counter()
-        measured = implicit_prior.measure(jax.random.key(1), model, ctx.target, at, settings,
+        measured = implicit_prior.measure(jax.random.key(1), model, ctx.target, at,
+                                          config.inference,
                                           marginal=marginal, damping=ctx.weight_damping())
         rows.append({"value": value, "slope_per_log_unit": float(measured.slope[0]),
                      "mcse": float(measured.mcse[0]), "seconds": time.perf_counter() - t0})

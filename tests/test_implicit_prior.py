@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.scipy.stats import norm
 
-from bpinn.api import prepare
+from bpinn.api import checked_method, prepare
 from bpinn.config import ConfigError, load_config
 from bpinn.inference import implicit_prior
 from bpinn.inference.laplace import location_scale_terms
@@ -54,11 +53,11 @@ def test_coefficient_coordinates_and_their_prior(tiny):
     indices, names = implicit_prior.coefficient_coordinates(model, target)
     assert names == ("D",)
     np.testing.assert_array_equal(indices, np.arange(*target.site_slices["D"]))
-    log_prior = implicit_prior._coefficient_log_prior(model, target, indices)
-    # D ~ LogNormal(log 0.05, 1) is Normal(log 0.05, 1) on the unconstrained (log) scale
+    # D ~ LogNormal(log 0.05, 1) is Normal(log 0.05, 1) on the unconstrained (log) scale: its
+    # log density's slope there is -(z - log 0.05)
     for z in (-4.0, np.log(0.07), 0.5):
-        np.testing.assert_allclose(log_prior(jnp.array([z])), norm.logpdf(z, np.log(0.05), 1.0),
-                                   rtol=1e-12)
+        slope = implicit_prior.coefficient_prior_slope(model, target, indices, jnp.array([z]))
+        np.testing.assert_allclose(slope, [-(z - np.log(0.05))], rtol=1e-12)
 
 
 def test_corrected_and_pinned_densities(tiny):
@@ -114,6 +113,15 @@ def test_bad_implicit_prior_settings_are_refused(heat_case):
         load_config(heat_case(inference={"implicit_prior": "remove"}))
     with pytest.raises(ConfigError, match="supported by method 'nuts' only, not 'hmc'"):
         load_config(heat_case(inference={"implicit_prior": "corrected", "method": "hmc"}))
+    # nothing unknown to correct: refused by the method check, before the MAP fit
+    known = load_config(heat_case(
+        ('D = { prior = "LogNormal", loc = -2.995732273553991, scale = 1.0 }', "D = 0.07"),
+        inference={"implicit_prior": "measured"}, model=TINY_MODEL))
+    with pytest.raises(ValueError, match="implicit_prior = 'measured': the model has no "
+                                         "unknown coefficients"):
+        checked_method(prepare(known), known.inference)
+    assert implicit_prior.resolve("auto", prepare(known), None, None).startswith(
+        "ignored (auto: no unknown coefficients")
 
 
 @pytest.mark.slow

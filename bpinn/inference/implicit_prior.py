@@ -36,8 +36,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import biject_to
 
+from bpinn.inference.laplace import location_scale_terms
 from bpinn.inference.target import make_target
 
 
@@ -99,23 +99,15 @@ def coefficient_coordinates(model, target) -> tuple[np.ndarray, tuple[str, ...]]
     return np.asarray(indices, dtype=int), tuple(names)
 
 
-def _coefficient_log_prior(model, target, indices):
-    """theta (unconstrained, at ``indices``) -> the coefficients' own prior density there."""
-    layout = [(name, *target.site_slices[name]) for name in model.unknown_coefficients]
+def coefficient_prior_slope(model, target, indices, at):
+    """d/dtheta of the coefficients' own prior density (unconstrained, Jacobian included) at
+    ``at``: the latent terms ``laplace.location_scale_terms`` collects; of those, only the
+    coefficients' depend on theta."""
+    def latent(theta):
+        position = target.initial_position.at[indices].set(theta)
+        return location_scale_terms(model.model, target, position).latent_logdensity
 
-    def log_prior(theta):
-        total, offset = jnp.zeros(()), 0
-        for name, start, stop in layout:
-            d = model.problem.coefficients[name].distribution()
-            transform = biject_to(d.support)
-            z = theta[offset:offset + stop - start].reshape(d.shape() or ())
-            value = transform(z)
-            total = total + jnp.sum(d.log_prob(value)) + jnp.sum(
-                transform.log_abs_det_jacobian(z, value))
-            offset += stop - start
-        return total
-
-    return log_prior
+    return jax.grad(latent)(at)
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +165,8 @@ STRONG_SHIFT_SDS = 2.0
 
 # Length of the physics-only NUTS run that measures the slope (capped by the run's own
 # num_warmup / num_samples): on the heat case 4 chains x 300 draws give a slope whose Monte
-# Carlo error moves the posterior by under 0.1 posterior sd.
+# Carlo error moves the posterior by under 0.1 posterior sd, though repeated measurements
+# scatter about twice as much (docs/sampling.md, section 7).
 MEASURE_WARMUP = 200
 MEASURE_SAMPLES = 300
 
@@ -215,13 +208,13 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
         max_tree_depth=settings.max_tree_depth, target_acceptance=settings.target_acceptance,
         damping=damping[pinned.free], curvature_floor=settings.curvature_floor,
         progress=progress)
-    log_prior = _coefficient_log_prior(model, target, indices)
+    # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior), the
+    # latter the same for every draw
+    prior_slope = coefficient_prior_slope(model, target, indices, at)
 
     def physics_score(x):
-        # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior);
-        # the weights' and scales' priors do not depend on theta.
-        total = jax.grad(lambda theta: physics.logdensity_fn(pinned.insert(x, theta)))(at)
-        return total - jax.grad(log_prior)(at)
+        return jax.grad(lambda theta: physics.logdensity_fn(pinned.insert(x, theta)))(at) \
+            - prior_slope
 
     draws = result.trace.position  # (chain, draw, free)
     scores = jax.jit(lambda d: jax.lax.map(physics_score, d, batch_size=64))(
