@@ -92,7 +92,7 @@ class InferenceSettings:
     output_layer: str = "auto"
     # nuts: the prior the physics terms imply on the coefficients (bpinn.inference.
     # implicit_prior): "measured" reports its slope, "corrected" also removes it, "auto"
-    # corrects where the output layer is integrated out (cheap there) and ignores it elsewhere
+    # corrects wherever a coefficient is unknown
     implicit_prior: str = "auto"
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)

@@ -20,7 +20,6 @@ from bpinn.api import checked_method, prepare
 from bpinn.config import ConfigError, load_config
 from bpinn.inference import implicit_prior
 from bpinn.inference.laplace import location_scale_terms
-from bpinn.inference.marginal import OutputMarginal
 from bpinn.inference.methods import get_method
 from bpinn.inference.results import _implicit_prior_lines
 from bpinn.inference.target import make_target
@@ -76,13 +75,10 @@ def test_corrected_and_pinned_densities(tiny):
     np.testing.assert_allclose(pinned.logdensity_fn(free), target.logdensity_fn(position))
 
 
-def test_auto_corrects_where_the_output_layer_is_integrated_out(tiny):
+def test_auto_corrects_wherever_a_coefficient_is_unknown(tiny):
     model, target, _ = tiny
-    marginal = OutputMarginal.build(model, target)
-    assert implicit_prior.resolve("auto", model, target, marginal) == "corrected"
-    assert implicit_prior.resolve("auto", model, target, None).startswith(
-        "ignored (auto: the output layer is sampled")
-    assert implicit_prior.resolve("measured", model, target, None) == "measured"
+    assert implicit_prior.resolve("auto", model, target) == "corrected"
+    assert implicit_prior.resolve("measured", model, target) == "measured"
 
 
 def test_printed_summary_says_whether_the_implied_prior_was_removed():
@@ -120,7 +116,7 @@ def test_bad_implicit_prior_settings_are_refused(heat_case):
     with pytest.raises(ValueError, match="implicit_prior = 'measured': the model has no "
                                          "unknown coefficients"):
         checked_method(prepare(known), known.inference)
-    assert implicit_prior.resolve("auto", prepare(known), None, None).startswith(
+    assert implicit_prior.resolve("auto", prepare(known), None).startswith(
         "ignored (auto: no unknown coefficients")
 
 

@@ -71,20 +71,19 @@ class ImplicitPrior(NamedTuple):
         return out
 
 
-def resolve(mode: str, model, target, marginal) -> str:
+def resolve(mode: str, model, target) -> str:
     """The ``[inference] implicit_prior`` setting resolved for one ``nuts`` run: "corrected",
     "measured" or "ignored", with the reason after "ignored (auto: ...)" where "auto" chose.
 
-    "auto" corrects where the output layer is integrated out: the measurement then costs about
-    a third of the run (heat case). With the layer sampled it would cost another full run
-    over every weight, so "auto" leaves it to the user ("corrected" insists).
+    "auto" corrects wherever a coefficient is unknown. The measurement costs about a third of
+    the run where the output layer is integrated out (heat case) and up to another run over
+    every weight where it is sampled (nonlinear PDEs); it is worth it there too: uncorrected,
+    the Fisher-KPP case's posterior settles on the trivial solution (docs/sampling.md, 7).
     """
     if mode != "auto":
         return mode
     if coefficient_coordinates(model, target)[0].size == 0:
         return "ignored (auto: no unknown coefficients)"
-    if marginal is None:
-        return "ignored (auto: the output layer is sampled, so measuring would cost another run)"
     return "corrected"
 
 
@@ -192,11 +191,10 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
     physics = make_target(jax.random.fold_in(rng_key, 0), physics_fn)
     if physics.site_slices != target.site_slices:
         raise RuntimeError("the physics-only model changed the flat layout; this is a bug")
-    keep = np.arange(target.dim)
+    keep, local = np.arange(target.dim), indices  # ``local``: the coefficients in ``physics``
     if marginal is not None:
         physics = dataclasses.replace(marginal, model_fn=physics_fn, target=physics)
-        keep = marginal.kept
-    local = np.searchsorted(keep, indices)  # the coefficients' coordinates in ``physics``
+        keep, local = marginal.kept, marginal.reduced_indices(indices)
     center, damping = jnp.asarray(center)[keep], jnp.asarray(damping)[keep]
     at = center[local]
     pinned = Pinned(physics, local, at)

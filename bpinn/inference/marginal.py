@@ -85,6 +85,11 @@ class OutputMarginal:
         """Size of the reduced position."""
         return int(self.kept.size)
 
+    def reduced_indices(self, indices) -> np.ndarray:
+        """Where the full flat coordinates ``indices`` (none of them output weights) sit in
+        the reduced position."""
+        return np.searchsorted(self.kept, indices)
+
     def reduce(self, position):
         """The reduced position(s) of full flat position(s) (last axis)."""
         return position[..., self.kept]

@@ -284,8 +284,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     marginal, output_layer = output_marginal(ctx.model, target, inf.output_layer, check_key)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
-    implied, implied_mode = None, implicit_prior.resolve(inf.implicit_prior, ctx.model,
-                                                         target, marginal)
+    implied, implied_mode = None, implicit_prior.resolve(inf.implicit_prior, ctx.model, target)
     if implied_mode in ("measured", "corrected"):
         t0 = time.perf_counter()
         # fold_in, not a fourth split: runs that ignore the implied prior keep their keys
@@ -296,7 +295,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     if marginal is not None:
         target, centers, damping = marginal, marginal.reduce(centers), marginal.reduce(damping)
     indices = None if implied is None else (
-        implied.indices if marginal is None else np.searchsorted(marginal.kept, implied.indices))
+        implied.indices if marginal is None else marginal.reduced_indices(implied.indices))
     if implied_mode == "corrected":
         target = implicit_prior.Corrected(target, indices, jnp.asarray(implied.at),
                                           jnp.asarray(implied.slope))
