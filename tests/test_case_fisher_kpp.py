@@ -7,9 +7,9 @@ import csv
 
 import numpy as np
 import pytest
+from case_study_support import CASE_STUDIES, case_script
 
 from bpinn.api import run
-from case_study_support import CASE_STUDIES, case_script
 
 CASE = CASE_STUDIES / "fisher_kpp"
 
