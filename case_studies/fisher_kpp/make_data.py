@@ -29,9 +29,19 @@ except ImportError:
     from bpinn.data import write_readings_csv
     from bpinn.reference.mol import reaction_diffusion_mol
 
-sys.path.insert(0, str(HERE))
-from initial import u0  # noqa: E402
 
+def _load_initial():
+    """``initial.u0``, loaded from its file without touching ``sys.path`` or ``sys.modules``
+    (a module named ``initial`` there would shadow other cases' initial conditions)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fisher_kpp_initial", HERE / "initial.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.u0
+
+
+u0 = _load_initial()
 jax.config.update("jax_enable_x64", True)
 
 TRUE_D, TRUE_K = 0.05, 2.0
