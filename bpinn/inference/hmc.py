@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
+from bpinn.inference import implicit_prior
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.nuts import Preconditioner, _whitened_logdensity, curvature_preconditioner
 from bpinn.inference.target import Target, chunked_scan, concat_outputs
@@ -228,6 +229,7 @@ METHOD = Method(
     limitations=(
         "the trajectory length is fixed (num_leapfrog_steps x step size): if it is too short "
         "the chain random-walks, which shows only as low ESS and high R-hat",
+        implicit_prior.KEPT_LIMITATION,
     ),
     check=check,
 )

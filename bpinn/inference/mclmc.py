@@ -52,6 +52,7 @@ import numpy as np
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import adjusted_mclmc_dynamic
 
+from bpinn.inference import implicit_prior
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.nuts import Preconditioner, _whitened_logdensity, curvature_preconditioner
 from bpinn.inference.target import Target, chunked_scan, concat_outputs
@@ -333,5 +334,6 @@ METHOD = Method(
         "than the approximation are explored by a slower random walk",
         "no energy statistic: the isokinetic dynamics has no Gaussian kinetic energy, so E-BFMI "
         "does not apply",
+        implicit_prior.KEPT_LIMITATION,
     ),
 )
