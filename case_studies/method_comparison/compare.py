@@ -127,8 +127,8 @@ def field_coverage(model, truth: dict, posterior, level: float = 0.9) -> float:
 
 def compare(case: str, methods: list[str], out: Path, gold: dict) -> list[dict]:
     config = config_of(case)
-    model = prepare(load_config(config))
-    truth = dict(load_config(config).truth)
+    settings = load_config(config)
+    model, truth = prepare(settings), dict(settings.truth)
     rows = []
     for name in methods:
         print(f"== {name}", flush=True)
