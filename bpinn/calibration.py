@@ -242,7 +242,8 @@ def _infer_one(config_path, overrides: dict, values: np.ndarray, names: list[str
 def calibrate(config_path, *, num_datasets: int, method: str | None = None,
               truth: str = "prior", seed: int = 0, jobs: int = 1,
               with_reference: bool = False, overrides: dict | None = None,
-              progress: bool = False, checkpoint_dir=None) -> dict[str, Any]:
+              progress: bool = False, checkpoint_dir=None,
+              shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """Simulate ``num_datasets`` datasets from the config's priors (or its [truth]) with the
     reference solver and the configured noise, infer each with ``method``, and summarise
     coverage, SBC ranks and bias (see :func:`calibration_summary`).
@@ -253,6 +254,13 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     With ``checkpoint_dir``, each dataset's draws are saved there as soon as they exist, under
     a hash of everything that determines them; a rerun (after an interruption) reads those
     back instead of sampling them again, with identical results.
+
+    With ``shard=(k, m)`` only the datasets ``i`` with ``i % m == k`` are inferred (and their
+    reference inversions, with ``with_reference``), into ``checkpoint_dir``, and no summary is
+    made: one calibration split over machines or core groups, each running one shard into a
+    copy of the same checkpoint directory; a last call without ``shard`` on the merged
+    directory summarises, running whatever no shard finished. Returns ``{"shard", "datasets",
+    "wall_s"}`` then.
     """
     import time
 
@@ -281,6 +289,13 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
         if missing:
             raise ConfigError(f"{config.path} [truth]: truth = 'fixed' needs a value for "
                               f"{missing}")
+    if shard is not None:
+        k, m = shard
+        if not (m >= 2 and 0 <= k < m):
+            raise ConfigError(f"--shard K/M needs M >= 2 and 0 <= K < M, got {k}/{m}")
+        if checkpoint_dir is None:
+            raise ConfigError("a shard's datasets are kept only in a checkpoint directory; "
+                              "give checkpoint_dir")
     priors = {n: (p.noise if n == "sigma" else p.coefficients[n]) for n in names}
 
     def draw_truth(key):
@@ -309,9 +324,11 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
         truths.append(values)
         datasets.append(simulate(data_key, values))
 
+    selected = [i for i in range(num_datasets) if shard is None or i % shard[1] == shard[0]]
+
     def run_all(method_overrides: dict, desc: str) -> list[dict]:
-        tasks = [(config.path, {**overrides, **method_overrides, "seed": seed + i}, y, names)
-                 for i, y in enumerate(datasets)]
+        tasks = [(config.path, {**overrides, **method_overrides, "seed": seed + i},
+                  datasets[i], names) for i in selected]
         return _map_tasks(tasks, jobs=jobs, desc=desc, progress=progress,
                           cache=_TaskCache(checkpoint_dir) if checkpoint_dir else None)
 
@@ -319,6 +336,9 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     reference = None
     if with_reference and config.inference.method != "reference":
         reference = run_all({"method": "reference"}, "Calibration (reference)")
+    if shard is not None:
+        return {"shard": list(shard), "datasets": selected,
+                "wall_s": time.perf_counter() - t0}
 
     def stack(results, name):
         return np.stack([r[name] for r in results])

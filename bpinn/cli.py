@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--overwrite", action="store_true")
     cal.add_argument("--resume", action="store_true",
                      help="reuse the datasets an interrupted calibration in OUTDIR finished")
+    cal.add_argument("--shard", type=_shard, default=None, metavar="K/M",
+                     help="run only datasets i with i %% M == K into OUTDIR's checkpoint, no "
+                     "summary: split one calibration over machines (copy the checkpoint "
+                     "folders together, then run once more with --resume and no --shard)")
     cal.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rep = sub.add_parser("report", help="write the self-contained HTML report of a run, or a "
@@ -124,6 +128,18 @@ def _interrupt(signum, frame):
 def _error(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``"K/M"`` -> (K, M), for ``calibrate --shard``."""
+    try:
+        k, m = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected K/M (shard K of M, counted from 0), e.g. 0/4; got {text!r}") from None
+    if not (m >= 2 and 0 <= k < m):
+        raise argparse.ArgumentTypeError(f"expected M >= 2 and 0 <= K < M, got {text!r}")
+    return k, m
 
 
 def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False,
@@ -344,7 +360,11 @@ def _cmd_calibrate(args) -> int:
     from bpinn.utils import atomic_write_bytes
 
     outdir = args.outdir or Path("results") / f"calibration_{args.config.resolve().parent.name}"
-    problem = _check_outdir(outdir, args.overwrite, args.resume, finished="calibration.json")
+    if args.shard is not None and args.overwrite:
+        return _error("--shard adds to OUTDIR's checkpoint; --overwrite would delete what other "
+                      "shards saved there")
+    problem = _check_outdir(outdir, args.overwrite, args.resume or args.shard is not None,
+                            finished="calibration.json")
     if problem:
         return _error(problem)
     from bpinn.checkpoint import CHECKPOINT_DIRNAME
@@ -358,13 +378,20 @@ def _cmd_calibrate(args) -> int:
         result = calibrate(args.config, num_datasets=args.datasets, method=args.method,
                            truth=args.truth, seed=args.seed, jobs=args.jobs,
                            with_reference=args.with_reference, overrides=overrides,
-                           progress=not args.quiet, checkpoint_dir=checkpoint_dir)
+                           progress=not args.quiet, checkpoint_dir=checkpoint_dir,
+                           shard=args.shard)
     except ConfigError as err:
         return _error(str(err))
     except KeyboardInterrupt:
         print(f"\ninterrupted: the finished datasets are saved in {checkpoint_dir}; continue "
               f"with the same command and --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.shard is not None:
+        k, m = args.shard
+        print(f"shard {k}/{m}: {len(result['datasets'])} datasets saved in {checkpoint_dir} "
+              f"({result['wall_s']:.0f} s); when every shard has run, merge the checkpoint "
+              "folders and summarise with the same command, --resume and no --shard")
+        return 0
     outdir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(outdir / "calibration.json", json.dumps(result, indent=2).encode())
     plot_calibration(result, outdir / "calibration.png")

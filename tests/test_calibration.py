@@ -143,3 +143,33 @@ def test_interrupted_calibration_resumes_with_identical_results(heat_case, monke
     assert cache.load((config_path, overrides, values * (1 + 1e-5), names)) is None
     # ... but readings that differ in the last bits (another machine's simulator) hit them.
     assert cache.load((config_path, overrides, np.nextafter(values, np.inf), names)) is not None
+
+
+def test_shards_merged_give_the_unsplit_calibration(heat_case, monkeypatch, tmp_path):
+    import shutil
+
+    from bpinn import calibration
+    from bpinn.calibration import calibrate
+    from bpinn.config import ConfigError
+
+    config = heat_case(inference={"num_chains": 2, "num_warmup": 100, "num_samples": 100})
+    kwargs = {"num_datasets": 3, "method": "reference", "seed": 4}
+    unsplit = calibrate(config, **kwargs)
+    # Two "machines", each with its own copy of the checkpoint folder.
+    first = calibrate(config, **kwargs, checkpoint_dir=tmp_path / "a", shard=(0, 2))
+    second = calibrate(config, **kwargs, checkpoint_dir=tmp_path / "b", shard=(1, 2))
+    assert first["datasets"] == [0, 2] and second["datasets"] == [1]
+    assert "parameters" not in first  # a shard alone cannot be summarised
+    merged = tmp_path / "merged"
+    for part in ("a", "b"):
+        shutil.copytree(tmp_path / part, merged, dirs_exist_ok=True)
+    real, calls = calibration._infer_one, []
+    monkeypatch.setattr(calibration, "_infer_one", lambda *task: calls.append(task) or real(*task))
+    summary = calibrate(config, **kwargs, checkpoint_dir=merged)
+    assert calls == []  # every dataset came from a shard
+    for name, entry in unsplit["parameters"].items():
+        assert summary["parameters"][name] == entry, name
+    with pytest.raises(ConfigError, match="0 <= K < M"):
+        calibrate(config, **kwargs, checkpoint_dir=merged, shard=(2, 2))
+    with pytest.raises(ConfigError, match="checkpoint directory"):
+        calibrate(config, **kwargs, shard=(0, 2))
