@@ -443,14 +443,16 @@ class _TaskCache:
 
 
 def plot_calibration(result: dict[str, Any], path) -> None:
-    """Rank histograms and coverage against the binomial band, one column per unknown."""
+    """Rank histograms, coverage against the binomial band, and each dataset's standardised
+    error (posterior mean - truth) / posterior sd against its truth (where a failure happens),
+    one column per unknown."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     params = result["parameters"]
-    fig, axes = plt.subplots(2, len(params), figsize=(3.2 * len(params), 5.5), squeeze=False)
+    fig, axes = plt.subplots(3, len(params), figsize=(3.2 * len(params), 8.2), squeeze=False)
     for col, (name, entry) in enumerate(params.items()):
         ax = axes[0, col]
         if "sbc" in entry:
@@ -474,8 +476,29 @@ def plot_calibration(result: dict[str, Any], path) -> None:
         ax.set_ylabel("empirical coverage")
         ax.set_title(name)
         ax.legend(fontsize=7)
+        _plot_standardised_errors(axes[2, col], name, entry["per_dataset"])
     fig.suptitle(f"{result['method']}: {result['num_datasets']} datasets")
     fig.tight_layout()
     # Through the atomic path like every file the package writes.
     atomic_write_via(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
+
+
+def _plot_standardised_errors(ax, name: str, per_dataset: dict) -> None:
+    truth = np.asarray(per_dataset["truth"])
+    rows = [("posterior", "k", per_dataset["mean"], per_dataset["sd"])]
+    if "reference_mean" in per_dataset:
+        rows.append(("reference", "C1", per_dataset["reference_mean"],
+                     per_dataset["reference_sd"]))
+    for label, color, mean, sd in rows:
+        ax.plot(truth, (np.asarray(mean) - truth) / np.asarray(sd), "o", ms=3, color=color,
+                alpha=0.7, label=label)
+    # Inside these lines 90% of datasets fall when the posterior is normal and calibrated.
+    for z in (-1.645, 1.645):
+        ax.axhline(z, color="C0", lw=0.8, ls="--")
+    ax.axhline(0, color="k", lw=0.6, ls=":")
+    if np.all(truth > 0) and truth.max() / truth.min() > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"true {name}")
+    ax.set_ylabel("(mean - truth) / sd")
+    ax.legend(fontsize=7)

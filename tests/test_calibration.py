@@ -66,6 +66,17 @@ def test_reference_comparison_reports_sd_ratio():
     np.testing.assert_allclose(per["reference_sd"], ref["theta"].std(-1))
 
 
+def test_plot_shows_each_datasets_standardised_error(tmp_path):
+    from bpinn.calibration import plot_calibration
+
+    truths, draws = conjugate_loop(sd_factor=0.5)
+    _, ref = conjugate_loop(sd_factor=1.0)
+    result = {"method": "toy", "num_datasets": NUM_DATASETS,
+              "parameters": calibration_summary(truths, draws, reference=ref)}
+    plot_calibration(result, tmp_path / "calibration.png")
+    assert (tmp_path / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_binomial_band_matches_known_values():
     lo, hi = binomial_band(100, 0.9)
     assert (lo, hi) == (0.84, 0.95)  # binom(100, 0.9) 2.5% and 97.5% quantiles: 84, 95
