@@ -313,12 +313,22 @@ def test_condition_errors_name_the_config_once(heat_case, capsys):
     ["run", "config.toml", "--seed", "abc"],
     ["run"],
     ["nonsense"],
+    ["calibrate", "config.toml", "--datasets", "9", "--shard", "2/2"],
+    ["calibrate", "config.toml", "--datasets", "9", "--shard", "half"],
 ])
 def test_argument_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
     assert "usage: bpinn" in capsys.readouterr().err
+
+
+def test_calibrate_shard_refuses_overwrite(heat_case, capsys, tmp_path):
+    # --overwrite would delete the datasets other shards saved in the same checkpoint
+    code = main(["calibrate", str(heat_case()), "--datasets", "4", "--shard", "0/2",
+                 "--overwrite", "-o", str(tmp_path / "cal")])
+    assert code == EXIT_BAD_INPUT
+    assert "--shard" in capsys.readouterr().err and not (tmp_path / "cal").exists()
 
 
 def test_summary_of_missing_or_unreadable_results_exits_2(tmp_path, capsys):
