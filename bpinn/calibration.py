@@ -38,9 +38,9 @@ def central_interval(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.nd
     return lo, hi
 
 
-def interval_coverage(truth: np.ndarray, draws: np.ndarray,
-                      levels: Sequence[float] = LEVELS) -> dict[float, float]:
-    """Fraction of datasets whose central ``level`` interval contains the truth.
+def interval_membership(truth: np.ndarray, draws: np.ndarray,
+                        levels: Sequence[float] = LEVELS) -> dict[float, np.ndarray]:
+    """level -> (N,) whether each dataset's central ``level`` interval contains its truth.
 
     truth : (N,) true values; draws : (N, S) posterior draws per dataset.
     """
@@ -48,8 +48,36 @@ def interval_coverage(truth: np.ndarray, draws: np.ndarray,
     out = {}
     for level in levels:
         lo, hi = central_interval(draws, level)
-        out[level] = float(np.mean((lo <= truth) & (truth <= hi)))
+        out[level] = (lo <= truth) & (truth <= hi)
     return out
+
+
+def interval_coverage(truth: np.ndarray, draws: np.ndarray,
+                      levels: Sequence[float] = LEVELS) -> dict[float, float]:
+    """Fraction of datasets whose central ``level`` interval contains the truth."""
+    return {lvl: float(np.mean(inside))
+            for lvl, inside in interval_membership(truth, draws, levels).items()}
+
+
+def coverage_by(inside: Sequence[bool], values: Sequence[float], level: float,
+                bins: int = 3) -> list[dict[str, Any]]:
+    """Coverage of one interval level within ``bins`` equal-count groups of datasets ordered by
+    ``values`` (a truth, the noise drawn, the posterior's relative width...), each with the
+    binomial band for its size: where in the prior a miscalibration happens."""
+    inside, values = np.asarray(inside, dtype=bool), np.asarray(values, dtype=float)
+    if inside.shape != values.shape or inside.ndim != 1:
+        raise ValueError(f"expected two (N,) arrays; got {inside.shape} and {values.shape}")
+    order = np.argsort(values, kind="stable")
+    rows = []
+    for group in np.array_split(order, bins):
+        if group.size == 0:
+            continue
+        lo, hi = binomial_band(group.size, level)
+        coverage = float(inside[group].mean())
+        rows.append({"from": float(values[group].min()), "to": float(values[group].max()),
+                     "num_datasets": int(group.size), "coverage": coverage,
+                     "band": [lo, hi], "in_band": bool(lo <= coverage <= hi)})
+    return rows
 
 
 def binomial_band(n: int, level: float, prob: float = BAND_PROB) -> tuple[float, float]:
@@ -123,7 +151,8 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
         x = np.asarray(draws[name])
         t = np.asarray(truth)
         n = len(t)
-        coverage = interval_coverage(t, x, levels)
+        membership = interval_membership(t, x, levels)
+        coverage = {lvl: float(np.mean(inside)) for lvl, inside in membership.items()}
         entry: dict[str, Any] = {
             "num_datasets": n,
             "coverage": {f"{lvl:g}": c for lvl, c in coverage.items()},
@@ -136,7 +165,9 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
             "rmse": float(np.sqrt(np.mean((x.mean(-1) - t) ** 2))),
             # Per dataset, so a failure can be traced to the truths it happens at.
             "per_dataset": {"truth": t.tolist(), "mean": x.mean(-1).tolist(),
-                            "sd": x.std(-1).tolist()},
+                            "sd": x.std(-1).tolist(),
+                            "inside": {f"{lvl:g}": inside.tolist()
+                                       for lvl, inside in membership.items()}},
         }
         if x.shape[-1] >= NUM_RANK_DRAWS:
             ranks = sbc_ranks(t, x)

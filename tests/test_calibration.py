@@ -66,6 +66,26 @@ def test_reference_comparison_reports_sd_ratio():
     np.testing.assert_allclose(per["reference_sd"], ref["theta"].std(-1))
 
 
+def test_coverage_by_finds_where_in_the_prior_a_posterior_fails():
+    """A posterior over-confident only for theta > M0 under-covers in the upper third of the
+    truths alone; the lower third stays inside its band."""
+    from bpinn.calibration import coverage_by
+
+    truths, exact = conjugate_loop(sd_factor=1.0)
+    _, narrow = conjugate_loop(sd_factor=0.3)
+    theta = truths["theta"]
+    mixed = np.where((theta > M0)[:, None], narrow["theta"], exact["theta"])
+    per = calibration_summary(truths, {"theta": mixed})["theta"]["per_dataset"]
+    assert len(per["inside"]["0.9"]) == NUM_DATASETS
+    low, _, high = coverage_by(per["inside"]["0.9"], per["truth"], 0.9, bins=3)
+    assert low["in_band"] and low["to"] < M0 < high["from"]
+    # a 90% interval at 0.3 of the sd covers P(|z| < 0.49) = 0.38 of the truths
+    assert high["coverage"] < high["band"][0]
+    assert sum(r["num_datasets"] for r in (low, high)) < NUM_DATASETS
+    with pytest.raises(ValueError, match=r"two \(N,\) arrays"):
+        coverage_by([True, False], [1.0], 0.9)
+
+
 def test_plot_shows_each_datasets_standardised_error(tmp_path):
     from bpinn.calibration import plot_calibration
 
