@@ -2,7 +2,8 @@
 
 Reads a ``calibration.json`` written by ``bpinn calibrate`` and, for every unknown, splits
 the datasets into equal-count groups ordered by each unknown's true value and by the
-posterior's relative width (sd / |mean|, how weakly the readings determine it), printing the
+posterior's relative width (sd / |mean|, how weakly the readings determine it) and, where the
+runs measured it, by the shift the physics terms' implied prior caused, printing the
 coverage of one interval level in each group with the binomial band for the group's size.
 Markdown tables, ready for docs/benchmarks.md.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bpinn.calibration import coverage_by
+from bpinn.calibration import IMPLIED_SHIFT, coverage_by
 
 
 def breakdown(result: dict, level: float, bins: int) -> str:
@@ -36,6 +37,8 @@ def breakdown(result: dict, level: float, bins: int) -> str:
         orderings = {f"true {other}": params[other]["per_dataset"]["truth"] for other in params}
         orderings[f"relative sd of {name}"] = (np.asarray(per["sd"])
                                                / np.abs(np.asarray(per["mean"])))
+        if IMPLIED_SHIFT in per:  # datasets whose run measured it
+            orderings[f"implied-prior shift of {name} (sds)"] = per[IMPLIED_SHIFT]
         lines += [f"{name}, {level:.0%} interval ({entry['num_datasets']} datasets, overall "
                   f"{entry['coverage'][key]:.2f})", "",
                   "| datasets ordered by | group | datasets | coverage | band |",

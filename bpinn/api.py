@@ -228,11 +228,19 @@ def _by_chain(values, chains: int, num_draws: int) -> np.ndarray:
 def posterior_samples(model: BPINN, settings, *, progress: bool = False) -> dict:
     """Run ``settings.method`` on a prepared model; named constrained draws (chain, draw, ...)
     of the reported sites. What ``run`` does without the results tree (calibration loops)."""
+    return posterior_samples_and_info(model, settings, progress=progress)[0]
+
+
+def posterior_samples_and_info(model: BPINN, settings, *,
+                               progress: bool = False) -> tuple[dict, dict]:
+    """:func:`posterior_samples` and the method's facts about the run (``method_info`` of
+    summary.json: step sizes, the implied prior's measured shift, ...)."""
     inference = _infer(model, settings, checked_method(model, settings), progress=progress)
     chains, num_draws, _ = inference.draws.position.shape
     values = _constrained_draws(inference)
-    return {n: _by_chain(values[n], chains, num_draws)
-            for n in model.reported_sites if n in values}
+    draws = {n: _by_chain(values[n], chains, num_draws)
+             for n in model.reported_sites if n in values}
+    return draws, inference.draws.info
 
 
 def _priors(model: BPINN) -> dict:

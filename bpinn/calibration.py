@@ -63,11 +63,14 @@ def coverage_by(inside: Sequence[bool], values: Sequence[float], level: float,
                 bins: int = 3) -> list[dict[str, Any]]:
     """Coverage of one interval level within ``bins`` equal-count groups of datasets ordered by
     ``values`` (a truth, the noise drawn, the posterior's relative width...), each with the
-    binomial band for its size: where in the prior a miscalibration happens."""
-    inside, values = np.asarray(inside, dtype=bool), np.asarray(values, dtype=float)
+    binomial band for its size: where in the prior a miscalibration happens. Datasets whose
+    value is missing (None or NaN) are left out."""
+    inside = np.asarray(inside, dtype=bool)
+    values = np.asarray([np.nan if v is None else v for v in values], dtype=float)
     if inside.shape != values.shape or inside.ndim != 1:
         raise ValueError(f"expected two (N,) arrays; got {inside.shape} and {values.shape}")
     order = np.argsort(values, kind="stable")
+    order = order[np.isfinite(values[order])]
     rows = []
     for group in np.array_split(order, bins):
         if group.size == 0:
@@ -139,12 +142,16 @@ def rank_uniformity(ranks: np.ndarray, num: int = NUM_RANK_DRAWS,
 
 def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np.ndarray],
                         levels: Sequence[float] = LEVELS,
-                        reference: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+                        reference: Mapping[str, np.ndarray] | None = None,
+                        per_dataset: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                        ) -> dict[str, Any]:
     """Coverage, bands, SBC ranks, bias and sd for every named unknown.
 
     truths : name -> (N,) truths; draws : name -> (N, S) posterior draws.
     reference : optional name -> (N, S) draws of a gold-standard method on the same datasets;
         adds the mean bias and the sd ratio relative to it.
+    per_dataset : optional name -> {key: (N,) values} recorded beside each dataset's result
+        (NaN written as null), e.g. the implied prior's measured shift.
     """
     out = {}
     for name, truth in truths.items():
@@ -182,6 +189,9 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
             }
             entry["per_dataset"].update(reference_mean=ref.mean(-1).tolist(),
                                         reference_sd=sd_ref.tolist())
+        for key, values in (per_dataset or {}).get(name, {}).items():
+            entry["per_dataset"][key] = [None if not np.isfinite(v) else float(v)
+                                         for v in np.asarray(values, dtype=float)]
         out[name] = entry
     return out
 
@@ -258,16 +268,25 @@ def _with_readings(model, values: np.ndarray):
     return build_model(problem, model.settings)
 
 
+# Key of each dataset's record holding the implied prior's measured shift (posterior sds) of
+# every unknown coefficient, in ``model.unknown_coefficients`` order (NaN where not measured).
+IMPLIED_SHIFT = "implied_prior_shift_in_sds"
+
+
 def _infer_one(config_path, overrides: dict, values: np.ndarray, names: list[str]) -> dict:
-    """Posterior draws of ``names`` for one simulated dataset (runs in a worker process too)."""
+    """Posterior draws of ``names`` for one simulated dataset (runs in a worker process too),
+    and the shift the implied prior was measured to cause (``IMPLIED_SHIFT``)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bpinn.api import posterior_samples
+    from bpinn.api import posterior_samples_and_info
 
     config, model = _load(config_path, overrides)
-    draws = posterior_samples(_with_readings(model, values), config.inference)
-    return {n: draws[n].reshape(-1) for n in names}
+    draws, info = posterior_samples_and_info(_with_readings(model, values), config.inference)
+    measured = (info.get("implicit_prior") or {}).get("coefficients") or {}
+    shift = [measured.get(n, {}).get("shift_in_sds", np.nan) for n in model.unknown_coefficients]
+    return {**{n: draws[n].reshape(-1) for n in names},
+            IMPLIED_SHIFT: np.asarray(shift, dtype=float)}
 
 
 def calibrate(config_path, *, num_datasets: int, method: str | None = None,
@@ -388,6 +407,12 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
                 r = stack(reference, n)
                 scalar_ref[label] = (r.reshape(num_datasets, -1, t.shape[1])[..., j]
                                      if t.shape[1] > 1 else r)
+    # Per scalar coefficient, the shift its run measured (runs saved before it was recorded,
+    # and methods that do not measure it, give NaN).
+    unmeasured = np.full(len(model.unknown_coefficients), np.nan)
+    shifts = np.stack([r.get(IMPLIED_SHIFT, unmeasured) for r in draws])
+    extra = {n: {IMPLIED_SHIFT: shifts[:, k]} for k, n in enumerate(model.unknown_coefficients)
+             if n in scalar_truths and np.isfinite(shifts[:, k]).any()}
     return {
         "config": str(config.path),
         "method": config.inference.method,
@@ -395,7 +420,7 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
         "num_datasets": num_datasets,
         "seed": seed,
         "parameters": calibration_summary(scalar_truths, scalar_draws,
-                                          reference=scalar_ref or None),
+                                          reference=scalar_ref or None, per_dataset=extra),
         "wall_s": time.perf_counter() - t0,
         "jobs": jobs,
     }
@@ -462,7 +487,8 @@ class _TaskCache:
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in task[3]}
+            keys = [*task[3], *([IMPLIED_SHIFT] if IMPLIED_SHIFT in data.files else [])]
+            return {name: data[name] for name in keys}
 
     def save(self, task, result: dict) -> None:
         import io

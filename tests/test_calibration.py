@@ -86,6 +86,35 @@ def test_coverage_by_finds_where_in_the_prior_a_posterior_fails():
         coverage_by([True, False], [1.0], 0.9)
 
 
+def test_each_datasets_implied_prior_shift_is_recorded(monkeypatch):
+    """The shift a run measured reaches its dataset's record; a run that measured none (the
+    reference method, or a result saved before) gives NaN, written as null."""
+    import bpinn.api
+    from bpinn import calibration
+
+    config = "case_studies/heat_diffusion/config.toml"
+    info = {"implicit_prior": {"mode": "corrected",
+                               "coefficients": {"D": {"slope": -60.0, "shift_in_sds": -1.3}}}}
+    fake = {"D": np.ones((2, 3)), "sigma": np.ones((2, 3))}
+    monkeypatch.setattr(bpinn.api, "posterior_samples_and_info", lambda *a, **k: (fake, info))
+    readings = calibration._load(config, {})[1].problem.observations.values
+    result = calibration._infer_one(config, {}, readings, ["D", "sigma"])
+    assert result["D"].shape == (6,)
+    np.testing.assert_array_equal(result[calibration.IMPLIED_SHIFT], [-1.3])
+    info.clear()
+    assert np.isnan(calibration._infer_one(config, {}, readings, ["D"])[
+        calibration.IMPLIED_SHIFT]).all()
+    truths, draws = conjugate_loop(sd_factor=1.0)
+    shift = np.linspace(-3, 0, NUM_DATASETS)
+    shift[0] = np.nan
+    per = calibration_summary(truths, draws, per_dataset={
+        "theta": {calibration.IMPLIED_SHIFT: shift}})["theta"]["per_dataset"]
+    assert per[calibration.IMPLIED_SHIFT][0] is None
+    assert per[calibration.IMPLIED_SHIFT][-1] == 0.0
+    rows = calibration.coverage_by(per["inside"]["0.9"], per[calibration.IMPLIED_SHIFT], 0.9)
+    assert sum(r["num_datasets"] for r in rows) == NUM_DATASETS - 1  # the None left out
+
+
 def test_plot_shows_each_datasets_standardised_error(tmp_path):
     from bpinn.calibration import plot_calibration
 
