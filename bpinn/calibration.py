@@ -183,12 +183,17 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
         if reference is not None and name in reference:
             ref = np.asarray(reference[name])
             sd_ref = ref.std(-1)
+            ref_inside = interval_membership(t, ref, levels)
             entry["vs_reference"] = {
                 "mean_shift_in_ref_sd": float(np.mean((x.mean(-1) - ref.mean(-1)) / sd_ref)),
                 "mean_sd_ratio": float(np.mean(x.std(-1) / sd_ref)),
+                # the gold standard's own coverage on the same datasets, for scale
+                "reference_coverage": {f"{lvl:g}": float(np.mean(v))
+                                       for lvl, v in ref_inside.items()},
             }
-            entry["per_dataset"].update(reference_mean=ref.mean(-1).tolist(),
-                                        reference_sd=sd_ref.tolist())
+            entry["per_dataset"].update(
+                reference_mean=ref.mean(-1).tolist(), reference_sd=sd_ref.tolist(),
+                reference_inside={f"{lvl:g}": v.tolist() for lvl, v in ref_inside.items()})
         for key, values in (per_dataset or {}).get(name, {}).items():
             entry["per_dataset"][key] = [None if not np.isfinite(v) else float(v)
                                          for v in np.asarray(values, dtype=float)]

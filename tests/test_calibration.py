@@ -64,6 +64,10 @@ def test_reference_comparison_reports_sd_ratio():
     np.testing.assert_allclose(per["truth"], truths["theta"])
     np.testing.assert_allclose(per["mean"], draws["theta"].mean(-1))
     np.testing.assert_allclose(per["reference_sd"], ref["theta"].std(-1))
+    # the exact reference is calibrated on the same datasets where the draws are not
+    assert entry["reference_coverage"]["0.9"] > theta["coverage"]["0.9"]
+    assert len(per["reference_inside"]["0.9"]) == NUM_DATASETS
+    assert np.mean(per["reference_inside"]["0.9"]) == entry["reference_coverage"]["0.9"]
 
 
 def test_coverage_by_finds_where_in_the_prior_a_posterior_fails():
