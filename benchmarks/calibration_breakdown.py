@@ -61,9 +61,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = json.loads(args.calibration.read_text())
-        if f"{args.level:g}" not in next(iter(result["parameters"].values()))["coverage"]:
+        computed = list(next(iter(result["parameters"].values()))["coverage"])
+        if f"{args.level:g}" not in computed:
             raise ValueError(f"level {args.level:g} was not computed; the calibration has "
-                             f"{list(next(iter(result['parameters'].values()))['coverage'])}")
+                             f"{computed}")
         print(breakdown(result, args.level, args.bins))
     except (OSError, ValueError, KeyError) as err:
         print(f"error: {args.calibration}: {err}", file=sys.stderr)

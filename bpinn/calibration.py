@@ -55,8 +55,11 @@ def interval_membership(truth: np.ndarray, draws: np.ndarray,
 def interval_coverage(truth: np.ndarray, draws: np.ndarray,
                       levels: Sequence[float] = LEVELS) -> dict[float, float]:
     """Fraction of datasets whose central ``level`` interval contains the truth."""
-    return {lvl: float(np.mean(inside))
-            for lvl, inside in interval_membership(truth, draws, levels).items()}
+    return _fractions(interval_membership(truth, draws, levels))
+
+
+def _fractions(membership: Mapping[float, np.ndarray]) -> dict[float, float]:
+    return {lvl: float(np.mean(inside)) for lvl, inside in membership.items()}
 
 
 def coverage_by(inside: Sequence[bool], values: Sequence[float], level: float,
@@ -159,7 +162,7 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
         t = np.asarray(truth)
         n = len(t)
         membership = interval_membership(t, x, levels)
-        coverage = {lvl: float(np.mean(inside)) for lvl, inside in membership.items()}
+        coverage = _fractions(membership)
         entry: dict[str, Any] = {
             "num_datasets": n,
             "coverage": {f"{lvl:g}": c for lvl, c in coverage.items()},
@@ -188,8 +191,8 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
                 "mean_shift_in_ref_sd": float(np.mean((x.mean(-1) - ref.mean(-1)) / sd_ref)),
                 "mean_sd_ratio": float(np.mean(x.std(-1) / sd_ref)),
                 # the gold standard's own coverage on the same datasets, for scale
-                "reference_coverage": {f"{lvl:g}": float(np.mean(v))
-                                       for lvl, v in ref_inside.items()},
+                "reference_coverage": {f"{lvl:g}": c
+                                       for lvl, c in _fractions(ref_inside).items()},
             }
             entry["per_dataset"].update(
                 reference_mean=ref.mean(-1).tolist(), reference_sd=sd_ref.tolist(),
@@ -228,6 +231,13 @@ def run_calibration(
             bar.update(1)
     return ({k: np.asarray(v) for k, v in truths.items()},
             {k: np.stack(v) for k, v in draws.items()})
+
+
+def check_shard(shard: tuple[int, int]) -> None:
+    """Raise ``ValueError`` unless ``shard = (K, M)`` names one of M >= 2 shards, K from 0."""
+    k, m = shard
+    if not (m >= 2 and 0 <= k < m):
+        raise ValueError(f"--shard K/M needs M >= 2 and 0 <= K < M, got {k}/{m}")
 
 
 def _check_pairs(truth, draws):
@@ -345,9 +355,10 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
             raise ConfigError(f"{config.path} [truth]: truth = 'fixed' needs a value for "
                               f"{missing}")
     if shard is not None:
-        k, m = shard
-        if not (m >= 2 and 0 <= k < m):
-            raise ConfigError(f"--shard K/M needs M >= 2 and 0 <= K < M, got {k}/{m}")
+        try:
+            check_shard(shard)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         if checkpoint_dir is None:
             raise ConfigError("a shard's datasets are kept only in a checkpoint directory; "
                               "give checkpoint_dir")

@@ -137,8 +137,12 @@ def _shard(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected K/M (shard K of M, counted from 0), e.g. 0/4; got {text!r}") from None
-    if not (m >= 2 and 0 <= k < m):
-        raise argparse.ArgumentTypeError(f"expected M >= 2 and 0 <= K < M, got {text!r}")
+    from bpinn.calibration import check_shard
+
+    try:
+        check_shard((k, m))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return k, m
 
 
