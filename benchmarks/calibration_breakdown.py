@@ -3,7 +3,8 @@
 Reads a ``calibration.json`` written by ``bpinn calibrate`` and, for every unknown, splits
 the datasets into equal-count groups ordered by each unknown's true value and by the
 posterior's relative width (sd / |mean|, how weakly the readings determine it) and, where the
-runs measured it, by the shift the physics terms' implied prior caused, printing the
+runs measured it, by the shift the physics terms' implied prior caused (and apart for the
+datasets whose run warned of that shift and those whose run did not), printing the
 coverage of one interval level in each group with the binomial band for the group's size.
 Markdown tables, ready for docs/benchmarks.md.
 
@@ -49,6 +50,14 @@ def breakdown(result: dict, level: float, bins: int) -> str:
                 lines.append(f"| {label} | {row['from']:.3g} to {row['to']:.3g} | "
                              f"{row['num_datasets']} | {row['coverage']:.2f}{flag} | "
                              f"{row['band'][0]:.2f}-{row['band'][1]:.2f} |")
+        for label, row in entry.get("coverage_within", {}).items():
+            if not row["num_datasets"]:
+                lines.append(f"| the run's warning | {label} | 0 | | |")
+                continue
+            flag = "" if row["in_band"][key] else " **outside**"
+            lo, hi = row["band"][key]
+            lines.append(f"| the run's warning | {label} | {row['num_datasets']} | "
+                         f"{row['coverage'][key]:.2f}{flag} | {lo:.2f}-{hi:.2f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -147,6 +147,7 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
                         levels: Sequence[float] = LEVELS,
                         reference: Mapping[str, np.ndarray] | None = None,
                         per_dataset: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                        groups: Mapping[str, Mapping[str, np.ndarray]] | None = None,
                         ) -> dict[str, Any]:
     """Coverage, bands, SBC ranks, bias and sd for every named unknown.
 
@@ -155,6 +156,9 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
         adds the mean bias and the sd ratio relative to it.
     per_dataset : optional name -> {key: (N,) values} recorded beside each dataset's result
         (NaN written as null), e.g. the implied prior's measured shift.
+    groups : optional name -> {label: (N,) boolean mask} of subsets of the datasets; adds
+        ``coverage_within[label]``, the coverage and band over each subset alone (e.g. the
+        datasets whose run warned, and those whose run did not).
     """
     out = {}
     for name, truth in truths.items():
@@ -162,14 +166,8 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
         t = np.asarray(truth)
         n = len(t)
         membership = interval_membership(t, x, levels)
-        coverage = _fractions(membership)
         entry: dict[str, Any] = {
-            "num_datasets": n,
-            "coverage": {f"{lvl:g}": c for lvl, c in coverage.items()},
-            "band": {f"{lvl:g}": list(binomial_band(n, lvl)) for lvl in levels},
-            "in_band": {f"{lvl:g}": bool(binomial_band(n, lvl)[0] <= c
-                                         <= binomial_band(n, lvl)[1])
-                        for lvl, c in coverage.items()},
+            **_coverage_with_bands(membership),
             "mean_bias": float(np.mean(x.mean(-1) - t)),
             "mean_sd": float(np.mean(x.std(-1))),
             "rmse": float(np.sqrt(np.mean((x.mean(-1) - t) ** 2))),
@@ -200,8 +198,33 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
         for key, values in (per_dataset or {}).get(name, {}).items():
             entry["per_dataset"][key] = [None if not np.isfinite(v) else float(v)
                                          for v in np.asarray(values, dtype=float)]
+        subsets = (groups or {}).get(name)
+        if subsets:
+            entry["coverage_within"] = {}
+            for label, mask in subsets.items():
+                mask = np.asarray(mask, dtype=bool)
+                if mask.shape != t.shape:
+                    raise ValueError(f"group {label!r} of {name!r}: expected a ({n},) mask, "
+                                     f"got shape {mask.shape}")
+                entry["coverage_within"][label] = _coverage_with_bands(
+                    {lvl: inside[mask] for lvl, inside in membership.items()})
         out[name] = entry
     return out
+
+
+def _coverage_with_bands(membership: Mapping[float, np.ndarray]) -> dict[str, Any]:
+    """Coverage per level over the datasets in ``membership``, with the binomial band for their
+    number and whether the coverage lies in it (no coverage for an empty set)."""
+    n = len(next(iter(membership.values())))
+    if n == 0:
+        return {"num_datasets": 0}
+    coverage = _fractions(membership)
+    bands = {lvl: binomial_band(n, lvl) for lvl in membership}
+    return {"num_datasets": n,
+            "coverage": {f"{lvl:g}": c for lvl, c in coverage.items()},
+            "band": {f"{lvl:g}": list(bands[lvl]) for lvl in membership},
+            "in_band": {f"{lvl:g}": bool(bands[lvl][0] <= c <= bands[lvl][1])
+                        for lvl, c in coverage.items()}}
 
 
 def run_calibration(
@@ -302,6 +325,26 @@ def _infer_one(config_path, overrides: dict, values: np.ndarray, names: list[str
     shift = [measured.get(n, {}).get("shift_in_sds", np.nan) for n in model.unknown_coefficients]
     return {**{n: draws[n].reshape(-1) for n in names},
             IMPLIED_SHIFT: np.asarray(shift, dtype=float)}
+
+
+def warned_groups_doc() -> dict[str, str]:
+    """What each of ``warned_groups``'s masks holds (written beside them)."""
+    from bpinn.inference.implicit_prior import STRONG_SHIFT_SDS
+
+    rule = f"|{IMPLIED_SHIFT}| > {STRONG_SHIFT_SDS:g}"
+    return {"warned": f"datasets whose run warned of a strong implied prior ({rule})",
+            "not_warned": f"datasets whose run measured the shift and did not warn (not {rule})"}
+
+
+def warned_groups(shift_in_sds: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of the datasets whose run warned of a strong implied prior, and of those whose run
+    measured it and did not, from each dataset's measured implied-prior shift (NaN,
+    not measured, falls in neither)."""
+    from bpinn.inference.implicit_prior import STRONG_SHIFT_SDS
+
+    shift = np.asarray(shift_in_sds, dtype=float)
+    strong = np.abs(shift) > STRONG_SHIFT_SDS  # False for NaN
+    return {"warned": strong, "not_warned": np.isfinite(shift) & ~strong}
 
 
 def calibrate(config_path, *, num_datasets: int, method: str | None = None,
@@ -429,6 +472,9 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     shifts = np.stack([r.get(IMPLIED_SHIFT, unmeasured) for r in draws])
     extra = {n: {IMPLIED_SHIFT: shifts[:, k]} for k, n in enumerate(model.unknown_coefficients)
              if n in scalar_truths and np.isfinite(shifts[:, k]).any()}
+    # Does the run's own warning mark the datasets it gets wrong? Coverage apart over the
+    # datasets whose run warned of a strong implied prior and those whose run did not.
+    groups = {n: warned_groups(v[IMPLIED_SHIFT]) for n, v in extra.items()}
     return {
         "config": str(config.path),
         "method": config.inference.method,
@@ -436,7 +482,9 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
         "num_datasets": num_datasets,
         "seed": seed,
         "parameters": calibration_summary(scalar_truths, scalar_draws,
-                                          reference=scalar_ref or None, per_dataset=extra),
+                                          reference=scalar_ref or None, per_dataset=extra,
+                                          groups=groups),
+        **({"coverage_within": warned_groups_doc()} if groups else {}),
         "wall_s": time.perf_counter() - t0,
         "jobs": jobs,
     }

@@ -119,6 +119,53 @@ def test_each_datasets_implied_prior_shift_is_recorded(monkeypatch):
     assert sum(r["num_datasets"] for r in rows) == NUM_DATASETS - 1  # the None left out
 
 
+def test_coverage_within_warned_and_unwarned_datasets():
+    """When the runs that warn are exactly the over-confident ones, the datasets without a
+    warning are calibrated and those with one are not; an unmeasured shift is in neither."""
+    from bpinn.calibration import warned_groups
+
+    truths, exact = conjugate_loop(sd_factor=1.0)
+    _, narrow = conjugate_loop(sd_factor=0.3)
+    bad = truths["theta"] > M0
+    mixed = np.where(bad[:, None], narrow["theta"], exact["theta"])
+    shift = np.where(bad, -5.0, -0.5)
+    shift[0] = np.nan
+    groups = warned_groups(shift)
+    assert groups["warned"].sum() + groups["not_warned"].sum() == NUM_DATASETS - 1
+    entry = calibration_summary(truths, {"theta": mixed}, groups={"theta": groups})["theta"]
+    within = entry["coverage_within"]
+    assert not entry["in_band"]["0.9"]
+    assert within["not_warned"]["in_band"]["0.9"]
+    assert within["not_warned"]["num_datasets"] == int((~bad[1:]).sum())
+    # a 90% interval at 0.3 of the sd covers P(|z| < 0.49) = 0.38 of the truths
+    assert within["warned"]["coverage"]["0.9"] < within["warned"]["band"]["0.9"][0]
+    nobody = calibration_summary(truths, exact, groups={"theta": {
+        "none": np.zeros(NUM_DATASETS, bool)}})["theta"]["coverage_within"]["none"]
+    assert nobody == {"num_datasets": 0}
+    with pytest.raises(ValueError, match=r"group 'half' of 'theta'"):
+        calibration_summary(truths, exact, groups={"theta": {"half": np.ones(3, bool)}})
+
+
+def test_calibrate_splits_coverage_by_the_runs_warning(heat_case, monkeypatch):
+    """Each dataset's measured shift decides its group in calibration.json (stand-in runs)."""
+    from bpinn import calibration
+
+    def fake_run(config_path, overrides, values, names):
+        seed = overrides["seed"]
+        draws = np.random.default_rng(seed).uniform(0.01, 0.3, 120)
+        return {**{n: draws for n in names},
+                calibration.IMPLIED_SHIFT: np.array([-3.0 if seed % 2 else -0.5])}
+
+    monkeypatch.setattr(calibration, "_infer_one", fake_run)
+    result = calibration.calibrate(heat_case(), num_datasets=5, seed=10)
+    within = result["parameters"]["D"]["coverage_within"]
+    assert within["warned"]["num_datasets"] == 2 and within["not_warned"]["num_datasets"] == 3
+    assert set(result["coverage_within"]) == {"warned", "not_warned"}
+    assert "coverage_within" not in result["parameters"]["sigma"]  # no shift for the noise
+    inside = np.asarray(result["parameters"]["D"]["per_dataset"]["inside"]["0.9"])
+    assert within["warned"]["coverage"]["0.9"] == inside[[1, 3]].mean()
+
+
 def test_plot_shows_each_datasets_standardised_error(tmp_path):
     from bpinn.calibration import plot_calibration
 
@@ -233,6 +280,7 @@ def test_shards_merged_give_the_unsplit_calibration(heat_case, monkeypatch, tmp_
     assert calls == []  # every dataset came from a shard
     for name, entry in unsplit["parameters"].items():
         assert summary["parameters"][name] == entry, name
+    assert "coverage_within" not in summary  # the reference measures no implied prior
     with pytest.raises(ConfigError, match="0 <= K < M"):
         calibrate(config, **kwargs, checkpoint_dir=merged, shard=(2, 2))
     with pytest.raises(ConfigError, match="checkpoint directory"):
