@@ -400,11 +400,16 @@ def _cmd_calibrate(args) -> int:
     atomic_write_bytes(outdir / "calibration.json", json.dumps(result, indent=2).encode())
     plot_calibration(result, outdir / "calibration.png")
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    def coverage(entry):
+        return ", ".join(f"{lvl}: {c:.2f} (band {b[0]:.2f}-{b[1]:.2f})" for (lvl, c), b in
+                         zip(entry["coverage"].items(), entry["band"].values(), strict=True))
+
     for name, entry in result["parameters"].items():
-        cov = ", ".join(f"{lvl}: {c:.2f} (band {b[0]:.2f}-{b[1]:.2f})" for (lvl, c), b in
-                        zip(entry["coverage"].items(), entry["band"].values(), strict=True))
         sbc = f"; SBC p = {entry['sbc']['p_value']:.3g}" if "sbc" in entry else ""
-        print(f"{name}: coverage {cov}{sbc}; mean bias {entry['mean_bias']:.3g}")
+        print(f"{name}: coverage {coverage(entry)}{sbc}; mean bias {entry['mean_bias']:.3g}")
+        for label, group in entry.get("coverage_within", {}).items():
+            n = group["num_datasets"]
+            print(f"  {label} ({n} datasets): " + (coverage(group) if n else "none"))
     print(f"wrote {outdir / 'calibration.json'} and {outdir / 'calibration.png'} "
           f"({result['wall_s']:.0f} s)")
     return 0

@@ -146,24 +146,40 @@ def test_coverage_within_warned_and_unwarned_datasets():
         calibration_summary(truths, exact, groups={"theta": {"half": np.ones(3, bool)}})
 
 
-def test_calibrate_splits_coverage_by_the_runs_warning(heat_case, monkeypatch):
-    """Each dataset's measured shift decides its group in calibration.json (stand-in runs)."""
+def _stand_in_run(config_path, overrides, values, names):
+    """Instead of inference: draws that ignore the data; odd seeds warn of a strong shift."""
+    from bpinn.calibration import IMPLIED_SHIFT
+
+    seed = overrides["seed"]
+    draws = np.random.default_rng(seed).uniform(0.01, 0.3, 120)
+    return {**{n: draws for n in names},
+            IMPLIED_SHIFT: np.array([-3.0 if seed % 2 else -0.5])}
+
+
+def test_calibrate_splits_coverage_by_the_runs_warning(heat_case, monkeypatch, tmp_path,
+                                                       capsys):
+    """Each dataset's measured shift decides its group in calibration.json, and the CLI prints
+    the groups' coverage."""
+    import json
+
     from bpinn import calibration
+    from bpinn.cli import main
 
-    def fake_run(config_path, overrides, values, names):
-        seed = overrides["seed"]
-        draws = np.random.default_rng(seed).uniform(0.01, 0.3, 120)
-        return {**{n: draws for n in names},
-                calibration.IMPLIED_SHIFT: np.array([-3.0 if seed % 2 else -0.5])}
-
-    monkeypatch.setattr(calibration, "_infer_one", fake_run)
-    result = calibration.calibrate(heat_case(), num_datasets=5, seed=10)
+    monkeypatch.setattr(calibration, "_infer_one", _stand_in_run)
+    config = heat_case()
+    result = calibration.calibrate(config, num_datasets=5, seed=10)
     within = result["parameters"]["D"]["coverage_within"]
     assert within["warned"]["num_datasets"] == 2 and within["not_warned"]["num_datasets"] == 3
     assert set(result["coverage_within"]) == {"warned", "not_warned"}
     assert "coverage_within" not in result["parameters"]["sigma"]  # no shift for the noise
     inside = np.asarray(result["parameters"]["D"]["per_dataset"]["inside"]["0.9"])
     assert within["warned"]["coverage"]["0.9"] == inside[[1, 3]].mean()
+    assert main(["calibrate", str(config), "--datasets", "5", "--seed", "10", "--quiet",
+                 "-o", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "  warned (2 datasets): 0.5:" in printed and "  not_warned (3 datasets)" in printed
+    written = json.loads((tmp_path / "out" / "calibration.json").read_text())
+    assert written["parameters"]["D"]["coverage_within"] == json.loads(json.dumps(within))
 
 
 def test_plot_shows_each_datasets_standardised_error(tmp_path):
