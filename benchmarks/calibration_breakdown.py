@@ -58,6 +58,14 @@ def breakdown(result: dict, level: float, bins: int) -> str:
             lo, hi = row["band"][key]
             lines.append(f"| the run's warning | {label} | {row['num_datasets']} | "
                          f"{row['coverage'][key]:.2f}{flag} | {lo:.2f}-{hi:.2f} |")
+        against = {label: row["vs_reference"] for label, row
+                   in entry.get("coverage_within", {}).items() if "vs_reference" in row}
+        if against:
+            lines += ["", "| the run's warning | reference's coverage | median shift from "
+                      "the reference (its sds) | median sd ratio |", "|---|---|---|---|"]
+            lines += [f"| {label} | {v['reference_coverage'][key]:.2f} | "
+                      f"{v['median_shift_in_ref_sd']:+.2f} | {v['median_sd_ratio']:.2f} |"
+                      for label, v in against.items()]
         lines.append("")
     return "\n".join(lines)
 

@@ -185,13 +185,7 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
             ref = np.asarray(reference[name])
             sd_ref = ref.std(-1)
             ref_inside = interval_membership(t, ref, levels)
-            entry["vs_reference"] = {
-                "mean_shift_in_ref_sd": float(np.mean((x.mean(-1) - ref.mean(-1)) / sd_ref)),
-                "mean_sd_ratio": float(np.mean(x.std(-1) / sd_ref)),
-                # the gold standard's own coverage on the same datasets, for scale
-                "reference_coverage": {f"{lvl:g}": c
-                                       for lvl, c in _fractions(ref_inside).items()},
-            }
+            entry["vs_reference"] = _vs_reference(x, ref, ref_inside)
             entry["per_dataset"].update(
                 reference_mean=ref.mean(-1).tolist(), reference_sd=sd_ref.tolist(),
                 reference_inside={f"{lvl:g}": v.tolist() for lvl, v in ref_inside.items()})
@@ -206,10 +200,29 @@ def calibration_summary(truths: Mapping[str, np.ndarray], draws: Mapping[str, np
                 if mask.shape != t.shape:
                     raise ValueError(f"group {label!r} of {name!r}: expected a ({n},) mask, "
                                      f"got shape {mask.shape}")
-                entry["coverage_within"][label] = _coverage_with_bands(
+                within = _coverage_with_bands(
                     {lvl: inside[mask] for lvl, inside in membership.items()})
+                if "vs_reference" in entry and mask.any():
+                    within["vs_reference"] = _vs_reference(
+                        x[mask], ref[mask], {lvl: v[mask] for lvl, v in ref_inside.items()})
+                entry["coverage_within"][label] = within
         out[name] = entry
     return out
+
+
+def _vs_reference(draws: np.ndarray, ref: np.ndarray,
+                  ref_inside: Mapping[float, np.ndarray]) -> dict[str, Any]:
+    """Each dataset's posterior against the gold standard's: the shift of the mean in reference
+    sds and the sd ratio, averaged (and their medians, which one bad dataset does not move),
+    and the reference's own coverage of the truths on the same datasets, for scale."""
+    sd_ref = ref.std(-1)
+    shift = (draws.mean(-1) - ref.mean(-1)) / sd_ref
+    ratio = draws.std(-1) / sd_ref
+    return {"mean_shift_in_ref_sd": float(np.mean(shift)),
+            "mean_sd_ratio": float(np.mean(ratio)),
+            "median_shift_in_ref_sd": float(np.median(shift)),
+            "median_sd_ratio": float(np.median(ratio)),
+            "reference_coverage": {f"{lvl:g}": c for lvl, c in _fractions(ref_inside).items()}}
 
 
 def _coverage_with_bands(membership: Mapping[float, np.ndarray]) -> dict[str, Any]:

@@ -139,6 +139,13 @@ def test_coverage_within_warned_and_unwarned_datasets():
     assert within["not_warned"]["num_datasets"] == int((~bad[1:]).sum())
     # a 90% interval at 0.3 of the sd covers P(|z| < 0.49) = 0.38 of the truths
     assert within["warned"]["coverage"]["0.9"] < within["warned"]["band"]["0.9"][0]
+    # Beside the gold standard, the unwarned datasets agree with it and the warned do not.
+    against = calibration_summary(truths, {"theta": mixed}, reference=exact,
+                                  groups={"theta": groups})["theta"]["coverage_within"]
+    assert against["not_warned"]["vs_reference"]["median_sd_ratio"] == pytest.approx(1.0)
+    assert against["warned"]["vs_reference"]["median_sd_ratio"] == pytest.approx(0.3, rel=0.05)
+    assert against["not_warned"]["vs_reference"]["reference_coverage"] == \
+        against["not_warned"]["coverage"]
     nobody = calibration_summary(truths, exact, groups={"theta": {
         "none": np.zeros(NUM_DATASETS, bool)}})["theta"]["coverage_within"]["none"]
     assert nobody == {"num_datasets": 0}
