@@ -46,18 +46,15 @@ def breakdown(result: dict, level: float, bins: int) -> str:
                   "|---|---|---|---|---|"]
         for label, values in orderings.items():
             for row in coverage_by(per["inside"][key], values, level, bins):
-                flag = "" if row["in_band"] else " **outside**"
-                lines.append(f"| {label} | {row['from']:.3g} to {row['to']:.3g} | "
-                             f"{row['num_datasets']} | {row['coverage']:.2f}{flag} | "
-                             f"{row['band'][0]:.2f}-{row['band'][1]:.2f} |")
+                lines.append(_row(label, f"{row['from']:.3g} to {row['to']:.3g}",
+                                  row["num_datasets"], row["coverage"], row["band"],
+                                  row["in_band"]))
         for label, row in entry.get("coverage_within", {}).items():
             if not row["num_datasets"]:
                 lines.append(f"| the run's warning | {label} | 0 | | |")
                 continue
-            flag = "" if row["in_band"][key] else " **outside**"
-            lo, hi = row["band"][key]
-            lines.append(f"| the run's warning | {label} | {row['num_datasets']} | "
-                         f"{row['coverage'][key]:.2f}{flag} | {lo:.2f}-{hi:.2f} |")
+            lines.append(_row("the run's warning", label, row["num_datasets"],
+                              row["coverage"][key], row["band"][key], row["in_band"][key]))
         against = {label: row["vs_reference"] for label, row
                    in entry.get("coverage_within", {}).items() if "vs_reference" in row}
         if against:
@@ -68,6 +65,12 @@ def breakdown(result: dict, level: float, bins: int) -> str:
                       for label, v in against.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _row(ordering: str, group: str, num: int, coverage: float, band, in_band: bool) -> str:
+    flag = "" if in_band else " **outside**"
+    return (f"| {ordering} | {group} | {num} | {coverage:.2f}{flag} | "
+            f"{band[0]:.2f}-{band[1]:.2f} |")
 
 
 def main(argv=None) -> int:

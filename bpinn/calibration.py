@@ -353,10 +353,10 @@ def warned_groups(shift_in_sds: np.ndarray) -> dict[str, np.ndarray]:
     """Masks of the datasets whose run warned of a strong implied prior, and of those whose run
     measured it and did not, from each dataset's measured implied-prior shift (NaN,
     not measured, falls in neither)."""
-    from bpinn.inference.implicit_prior import STRONG_SHIFT_SDS
+    from bpinn.inference.implicit_prior import is_strong
 
     shift = np.asarray(shift_in_sds, dtype=float)
-    strong = np.abs(shift) > STRONG_SHIFT_SDS  # False for NaN
+    strong = is_strong(shift)
     return {"warned": strong, "not_warned": np.isfinite(shift) & ~strong}
 
 

@@ -400,6 +400,7 @@ def _cmd_calibrate(args) -> int:
     atomic_write_bytes(outdir / "calibration.json", json.dumps(result, indent=2).encode())
     plot_calibration(result, outdir / "calibration.png")
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
     def coverage(entry):
         return ", ".join(f"{lvl}: {c:.2f} (band {b[0]:.2f}-{b[1]:.2f})" for (lvl, c), b in
                          zip(entry["coverage"].items(), entry["band"].values(), strict=True))

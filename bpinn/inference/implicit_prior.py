@@ -163,6 +163,12 @@ class Corrected:
 # on Fisher-KPP it came within 0.8 reference sds, so the threshold warns, it does not predict.
 STRONG_SHIFT_SDS = 2.0
 
+
+def is_strong(shift_in_sds):
+    """Whether a measured shift (a number or an array; NaN is never strong) draws the run's
+    warning: the one rule the run's warning and the calibration's warned group share."""
+    return np.abs(shift_in_sds) > STRONG_SHIFT_SDS
+
 # The limitation every sampler of the uncorrected posterior states (summary.json, `bpinn methods`).
 KEPT_LIMITATION = (
     "samples the posterior with the prior the physics terms imply on the coefficients left in "
@@ -248,7 +254,7 @@ def warnings(info: dict | None) -> list[str]:
         shift = row.get("shift_in_sds")
         if shift is None:
             continue
-        if abs(shift) > STRONG_SHIFT_SDS:
+        if is_strong(shift):
             out.append(
                 f"the prior the physics terms imply moves {name} by {shift:+.1f} posterior sds "
                 f"at the MAP, more than its first-order correction can be trusted to remove "
