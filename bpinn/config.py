@@ -94,6 +94,11 @@ class InferenceSettings:
     # implicit_prior): "measured" reports its slope, "corrected" also removes it, "auto"
     # corrects wherever a coefficient is unknown
     implicit_prior: str = "auto"
+    # values per coefficient, on either side of the MAP, where its slope is also measured
+    # (implicit_prior.profile_points; 4 is a good start); 0: at the MAP only (a first-order
+    # correction), the default until the profile has been through the full test suite and a
+    # calibration (docs/sampling.md, section 7)
+    implicit_prior_points: int = 0
     save_weights: bool = False
     # method-specific (ignored by methods that do not use them)
     num_leapfrog_steps: int = 50  # hmc: fixed trajectory length
@@ -138,6 +143,7 @@ _MAXIMUM = {
     "max_tree_depth": 20, "map_adam_steps": 10**9, "map_lbfgs_steps": 10**9,
     "num_leapfrog_steps": 10**5, "svi_steps": 10**9, "svi_num_particles": 10**4,
     "svi_rank": 10**4, "num_members": 1024, "map_resample_rounds": 100,
+    "implicit_prior_points": 64,
     "width": 4096, "depth": 64, "num_fourier": 4096, "num_collocation": 10**6,
     "num_condition_points": 10**5, "num_test_functions": 10**5,
 }
@@ -356,6 +362,7 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
         chain_init=inf["chain_init"],
         output_layer=inf["output_layer"],
         implicit_prior=inf["implicit_prior"],
+        implicit_prior_points=count("implicit_prior_points", 0),
         save_weights=_bool(inf["save_weights"], p("save_weights")),
         num_leapfrog_steps=count("num_leapfrog_steps", 1),
         svi_steps=count("svi_steps", 1),

@@ -59,20 +59,62 @@ def test_coefficient_coordinates_and_their_prior(tiny):
         np.testing.assert_allclose(slope, [-(z - np.log(0.05))], rtol=1e-12)
 
 
-def test_corrected_and_pinned_densities(tiny):
+def test_first_order_correction_is_a_straight_line(tiny):
     _, target, position = tiny
     index = np.arange(*target.site_slices["D"])
-    at, slope = position[index], jnp.array([-40.0])
-    corrected = implicit_prior.Corrected(target, index, at, slope)
-    moved = position.at[index].add(0.1)
-    np.testing.assert_allclose(corrected.logdensity_fn(moved) - target.logdensity_fn(moved),
-                               -slope[0] * 0.1, rtol=1e-12)
-    assert corrected.correction(jnp.stack([moved] * 3)[None]).shape == (1, 3)
-    pinned = implicit_prior.Pinned(target, index, at)
-    free = position[pinned.free]
-    assert pinned.dim == target.dim - 1
-    np.testing.assert_array_equal(pinned.insert(free), position)
-    np.testing.assert_allclose(pinned.logdensity_fn(free), target.logdensity_fn(position))
+    at, slope = position[index], jnp.array([[-40.0]])
+    corrected = implicit_prior.Corrected(target, index, at, at[:, None], slope)
+    for step in (0.1, -0.3):
+        moved = position.at[index].add(step)
+        np.testing.assert_allclose(corrected.logdensity_fn(moved) - target.logdensity_fn(moved),
+                                   40.0 * step, rtol=1e-12)
+    assert corrected.correction(jnp.stack([position] * 3)[None]).shape == (1, 3)
+
+
+def test_profile_correction_integrates_the_interpolated_slope():
+    """log Z is the integral of the slope interpolated linearly between the knots (checked by
+    quadrature), zero at the MAP; beyond the knots the slope is kept only where it lowers the
+    corrected density outwards."""
+    knots = np.array([[-5.0, -3.7, -3.0, -2.4, -0.9], [0.0, 1.0, 2.0, 2.0, 2.0]])
+    slopes = np.array([[-26.0, -41.0, -58.0, -114.0, -1579.0], [3.0, -1.0, 2.0, 2.0, 2.0]])
+    corrected = implicit_prior.Corrected(None, np.array([0, 1]), jnp.array([-3.7, 1.0]),
+                                         jnp.asarray(knots), jnp.asarray(slopes))
+
+    def quadrature(i, a, b):
+        xs = np.linspace(a, b, 400001)
+        return np.trapezoid(np.interp(xs, knots[i], slopes[i]), xs)
+
+    for t in (-5.0, -4.2, -3.7, -3.2, -2.0, -0.9):
+        for u in (0.0, 0.5, 1.7):
+            expected = quadrature(0, -3.7, t) + quadrature(1, 1.0, u)
+            np.testing.assert_allclose(corrected.log_z(jnp.array([t, u])), expected, rtol=1e-9,
+                                       atol=1e-9)
+    grad = jax.grad(lambda x: corrected.log_z(x))
+    np.testing.assert_allclose(grad(jnp.array([-3.2, 1.5])),
+                               [np.interp(-3.2, knots[0], slopes[0]), 0.5], rtol=1e-12)
+    # outside: below the first knot a negative slope is kept (log Z keeps rising towards the
+    # tail, so the corrected density falls); above the last one it is dropped; the second
+    # coordinate's positive end slopes are dropped below and kept above
+    np.testing.assert_allclose(grad(jnp.array([-7.0, -1.0])), [-26.0, 0.0])
+    np.testing.assert_allclose(grad(jnp.array([1.0, 3.0])), [0.0, 2.0])
+
+
+def test_profile_points_straddle_the_map_at_prior_spaced_steps(tiny):
+    model, target, position = tiny
+    indices, _ = implicit_prior.coefficient_coordinates(model, target)
+    at = np.asarray(position[indices])
+    points, axis = implicit_prior.profile_points(model, [("D", 1)], at, 5)
+    assert points.shape == (6, 1) and axis.tolist() == [-1, 0, 0, 0, 0, 0]
+    assert points[0, 0] == at[0]
+    # D ~ LogNormal(log 0.05, 1): its central 80% spans 2 x 1.2816 in log D, so the step is
+    # 0.641 (from 4000 prior draws: within 0.03)
+    np.testing.assert_allclose(points[1:, 0] - at[0], 0.6408 * np.array([-2, -1, 1, 2, 3]),
+                               atol=0.1)
+    only_map, axis = implicit_prior.profile_points(model, [("D", 1)], at, 0)
+    assert only_map.shape == (1, 1) and axis.tolist() == [-1]
+    many = np.zeros(implicit_prior.MAX_PROFILE_COORDINATES + 1)
+    assert implicit_prior.profile_points(model, [("D", many.size)], many, 5)[0].shape == (1,
+                                                                                   many.size)
 
 
 def test_auto_corrects_wherever_a_coefficient_is_unknown(tiny):
@@ -101,6 +143,28 @@ def test_strong_or_unremoved_implied_priors_are_warned_about():
     [kept] = implicit_prior.warnings(info("measured", -1.1))
     assert "not removed; set implicit_prior = 'corrected'" in kept
     assert implicit_prior.warnings({"mode": "ignored (auto: no unknown coefficients)"}) == []
+    profile = {"at_unconstrained": [-4.0, -3.0, -2.0], "slope": [-30.0, -44.0, -90.0]}
+    near = info("corrected", -1.1)
+    near["coefficients"]["D"]["profile"] = {**profile, "posterior_near_edge": 0.04}
+    assert implicit_prior.warnings(near) == []
+    near["coefficients"]["D"]["profile"]["posterior_near_edge"] = 0.3
+    [edge] = implicit_prior.warnings(near)
+    assert "30% of the posterior of D lies in the outermost steps" in edge
+    assert "-4 .. -2" in edge and "implicit_prior_points" in edge
+
+
+def test_profile_summary_says_how_much_posterior_lies_beyond_it():
+    points = np.array([[-3.0], [-4.0], [-2.0]])
+    implied = implicit_prior.ImplicitPrior(
+        ("D",), np.array([0]), points[0], np.array([-40.0]), np.array([2.0]), points,
+        np.array([-1, 0, 0]), np.array([[-40.0], [-30.0], [-60.0]]), np.full((3, 1), 2.0))
+    draws = np.array([-3.5, -3.0, -3.0, -2.5, -1.5])[:, None]
+    row = implied.summary(draws)["D"]
+    assert row["profile"]["at_unconstrained"] == [-4.0, -3.0, -2.0]
+    assert row["profile"]["slope"] == [-30.0, -40.0, -60.0]
+    # the inner knots are both -3.0: every draw off it is in an outer step or beyond
+    assert row["profile"]["posterior_near_edge"] == 0.6
+    assert row["shift_in_sds"] == pytest.approx(-40.0 * np.std(draws))
 
 
 def test_bad_implicit_prior_settings_are_refused(heat_case):

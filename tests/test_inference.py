@@ -72,6 +72,31 @@ def test_nuts_recovers_mean_and_covariance(damping):
     assert abs(corr - 0.9) < 0.05
 
 
+def test_nuts_holds_fixed_coordinates_at_each_chains_own_value():
+    """``fixed``: theta[0] held at a different value per chain; the others must follow the
+    Gaussian conditional given it (mean MEAN[1:] + C10 C00^-1 (a - MEAN[0])), within 5 Monte
+    Carlo errors (ESS >= 100 assumed for 400 draws of one chain) and 25% on the sds."""
+    target = make_target(jax.random.key(0), correlated_model)
+    held = jnp.array([0.8, 1.0, 1.3])
+    centers = jnp.stack([target.from_constrained({"theta": MEAN.at[0].set(a),
+                                                  "scale": jnp.asarray(1.0)}) for a in held])
+    first = target.site_slices["theta"][0]  # theta is unconstrained as it is
+    result, _ = run_nuts(jax.random.key(3), target, centers, num_warmup=200, num_samples=400,
+                         fixed=np.array([first]))
+    position = np.asarray(result.trace.position)  # (chain, draw, dim)
+    assert position.shape == (3, 400, target.dim)
+    np.testing.assert_array_equal(position[..., first],
+                                  np.broadcast_to(held[:, None], (3, 400)))
+    cov = np.asarray(COV)
+    conditional_cov = cov[1:, 1:] - np.outer(cov[1:, 0], cov[0, 1:]) / cov[0, 0]
+    sd = np.sqrt(np.diag(conditional_cov))
+    for chain, a in enumerate(np.asarray(held)):
+        mean = np.asarray(MEAN[1:]) + cov[1:, 0] / cov[0, 0] * (a - float(MEAN[0]))
+        theta = position[chain, :, first + 1:first + 3]
+        np.testing.assert_array_less(np.abs(theta.mean(0) - mean), 5 * sd / np.sqrt(100))
+        np.testing.assert_allclose(theta.std(0), sd, rtol=0.25)
+
+
 @pytest.mark.parametrize("dim,block", [(1, 32), (7, 3), (64, 32), (65, 32)])
 def test_dense_hessian_in_blocks_equals_jax_hessian(dim, block):
     from bpinn.inference.target import dense_hessian

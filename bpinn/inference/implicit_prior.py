@@ -20,10 +20,15 @@ The Fisher identity gives the slope without ``Z``::
     d log Z / d theta = E[d/dtheta log Phi(w, theta)],
 
 the expectation over the weights' posterior given ``theta`` and the physics alone (no
-readings). ``measure`` estimates it by NUTS over the weights with ``theta`` held at the MAP;
-``Corrected`` subtracts ``slope . (theta - theta_map)`` from the log density, which removes
-the implied prior to first order around the posterior. It cannot undo the implied prior far
-from the MAP: a run whose MAP already sits at a trivial solution stays there.
+readings). ``measure`` estimates it by NUTS over the weights with ``theta`` held fixed: at the
+MAP, and at a few values on either side of it along each coefficient's axis (the profile), all
+in one vectorised run. ``Corrected`` subtracts the integral of the slope, interpolated
+linearly between those values, from the log density (the MAP alone: a straight line, the
+first-order correction). The slope is far from constant: on the three-reading heat case it
+grows from -33 at D = 0.01 to -148 at D = 0.15 per unit of log D, so a slope measured only at a
+MAP that the implied prior has already pulled low under-corrects where the exact posterior
+lies. Beyond the profile the correction stops where continuing it would raise the density
+outwards, so a posterior that reaches the profile's edge is held back there (the run warns).
 """
 
 from __future__ import annotations
@@ -42,13 +47,17 @@ from bpinn.inference.target import make_target
 
 
 class ImplicitPrior(NamedTuple):
-    """The implied prior's slope at one point of the unconstrained coefficient space.
+    """The implied prior's slope at the MAP and along each coefficient's axis.
 
     names : one label per coordinate (``"D"``, or ``"k[0]"`` for vector coefficients).
     indices : the coordinates in the full flat position.
-    at : their unconstrained values where the slope was measured (the MAP).
+    at : their unconstrained values at the MAP.
     slope : d log Z / d theta there.
     mcse : its Monte Carlo standard error.
+    points : (P, k) unconstrained values where the slope was measured; row 0 is ``at``, the
+        others differ from it in one coordinate only, ``axis[p]``.
+    axis : (P,) that coordinate (-1 for row 0).
+    point_slopes, point_mcse : (P, k) slope and its Monte Carlo error at each point.
     """
 
     names: tuple[str, ...]
@@ -56,6 +65,17 @@ class ImplicitPrior(NamedTuple):
     at: np.ndarray
     slope: np.ndarray
     mcse: np.ndarray
+    points: np.ndarray
+    axis: np.ndarray
+    point_slopes: np.ndarray
+    point_mcse: np.ndarray
+
+    def along(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Coordinate ``i``'s profile, sorted: its values, slopes and their errors."""
+        rows = np.flatnonzero((self.axis == i) | (self.axis == -1))
+        order = np.argsort(self.points[rows, i])
+        rows = rows[order]
+        return self.points[rows, i], self.point_slopes[rows, i], self.point_mcse[rows, i]
 
     def summary(self, draws=None) -> dict:
         """name -> {slope, mcse, at}; with (..., len(names)) unconstrained ``draws`` also
@@ -65,8 +85,16 @@ class ImplicitPrior(NamedTuple):
         for i, name in enumerate(self.names):
             row = {"slope": float(self.slope[i]), "mcse": float(self.mcse[i]),
                    "at_unconstrained": float(self.at[i])}
+            values, slopes, errors = self.along(i)
+            if values.size > 1:
+                row["profile"] = {"at_unconstrained": values.tolist(), "slope": slopes.tolist(),
+                                  "mcse": errors.tolist()}
             if draws is not None:
-                row["shift_in_sds"] = float(self.slope[i] * np.std(np.asarray(draws)[..., i]))
+                theta = np.asarray(draws)[..., i]
+                row["shift_in_sds"] = float(self.slope[i] * np.std(theta))
+                if values.size > 2:
+                    row["profile"]["posterior_near_edge"] = float(np.mean(
+                        (theta < values[1]) | (theta > values[-2])))
             out[name] = row
         return out
 
@@ -75,10 +103,11 @@ def resolve(mode: str, model, target) -> str:
     """The ``[inference] implicit_prior`` setting resolved for one ``nuts`` run: "corrected",
     "measured" or "ignored", with the reason after "ignored (auto: ...)" where "auto" chose.
 
-    "auto" corrects wherever a coefficient is unknown. The measurement costs about a third of
-    the run where the output layer is integrated out (heat case) and up to another run over
-    every weight where it is sampled (nonlinear PDEs); it is worth it there too: uncorrected,
-    the Fisher-KPP case's posterior settles on the trivial solution (docs/sampling.md, 7).
+    "auto" corrects wherever a coefficient is unknown. The measurement at the MAP alone cost
+    about a third of the run where the output layer is integrated out (heat case) and up to
+    another run over every weight where it is sampled (nonlinear PDEs); the profile adds one
+    chain per point to it. It is worth it there too: uncorrected, the Fisher-KPP case's
+    posterior settles on the trivial solution (docs/sampling.md, 7).
     """
     if mode != "auto":
         return mode
@@ -109,59 +138,108 @@ def coefficient_prior_slope(model, target, indices, at):
     return jax.grad(latent)(at)
 
 
-@dataclass(frozen=True, eq=False)
-class Pinned:
-    """``base`` with the coordinates ``fixed`` held at ``values``: a density over the rest."""
-
-    base: Any  # anything with ``dim`` and ``logdensity_fn`` (Target, OutputMarginal)
-    fixed: np.ndarray
-    values: jnp.ndarray
-
-    @property
-    def free(self) -> np.ndarray:
-        return np.setdiff1d(np.arange(self.base.dim), self.fixed)
-
-    @property
-    def dim(self) -> int:
-        return int(self.base.dim - self.fixed.size)
-
-    def insert(self, x, values=None):
-        values = self.values if values is None else values
-        return (jnp.zeros(self.base.dim, dtype=x.dtype).at[self.free].set(x)
-                .at[self.fixed].set(values))
-
-    def logdensity_fn(self, x):
-        return self.base.logdensity_fn(self.insert(x))
+def slope_knots(implied: ImplicitPrior) -> tuple[np.ndarray, np.ndarray]:
+    """Per coordinate, the profile's values and slopes as (k, n) knot arrays, sorted, with
+    repeated values merged; a coordinate with fewer points repeats its last knot."""
+    profiles = []
+    for i in range(len(implied.names)):
+        values, slopes, _ = implied.along(i)
+        # a knot whose chain failed (non-finite slope) is left out; the MAP's is always kept
+        keep = np.isfinite(slopes) | (values == implied.at[i])
+        values, slopes = values[keep], slopes[keep]
+        values, first = np.unique(values, return_index=True)
+        profiles.append((values, slopes[first]))
+    n = max(v.size for v, _ in profiles)
+    pad = [(np.pad(v, (0, n - v.size), mode="edge"), np.pad(g, (0, n - g.size), mode="edge"))
+           for v, g in profiles]
+    return np.stack([v for v, _ in pad]), np.stack([g for _, g in pad])
 
 
 @dataclass(frozen=True, eq=False)
 class Corrected:
-    """``base`` with the implied prior removed to first order: ``log p - slope . (theta -
-    at)`` for the coordinates ``indices`` of ``base``'s position."""
+    """``base`` with the implied prior removed: ``log p - log Z(theta)`` for the coordinates
+    ``indices`` of ``base``'s position, ``log Z`` the integral of the slope interpolated
+    linearly between the profile's knots (``knots``, ``slopes``: (k, n)), so ``log Z`` is
+    piecewise quadratic and zero at ``at``; beyond the knots see ``_integral``. With one knot
+    per coordinate (the MAP) it is the first-order correction ``slope . (theta - at)``.
+
+    Linear interpolation, not a fitted curve: the slope steepens fast in the prior's tails (on
+    the three-reading heat case from -114 at D = 0.09 to -1600 at D = 0.39, with an MCSE of
+    500 there), and a global fit lets such a point bend the slope where the posterior lies.
+    """
 
     base: Any
     indices: np.ndarray
     at: jnp.ndarray
-    slope: jnp.ndarray
+    knots: jnp.ndarray
+    slopes: jnp.ndarray
+
+    @classmethod
+    def from_measurement(cls, base, indices, implied: ImplicitPrior) -> Corrected:
+        knots, slopes = slope_knots(implied)
+        return cls(base, indices, jnp.asarray(implied.at), jnp.asarray(knots),
+                   jnp.asarray(slopes))
 
     @property
     def dim(self) -> int:
         return self.base.dim
 
+    def log_z(self, theta):
+        """The implied prior's log density at unconstrained ``theta`` (``(..., k)``), relative
+        to ``at``, summed over the coordinates."""
+        return jnp.sum(self._integral(theta) - self._integral(self.at), -1)
+
+    def _integral(self, theta):
+        """Per coordinate, the slope's integral from the first knot to ``theta``."""
+        g, s = self.knots, self.slopes
+        width = jnp.diff(g, axis=-1)
+        cumulative = jnp.concatenate(
+            [jnp.zeros_like(g[:, :1]), jnp.cumsum(width * (s[:, 1:] + s[:, :-1]) / 2, -1)], -1)
+        # the knot interval each theta falls in (the outer ones extended beyond the ends)
+        k = jax.vmap(lambda gi, ti: jnp.clip(jnp.searchsorted(gi, ti) - 1, 0,
+                                             max(gi.size - 2, 0)),
+                     in_axes=(0, -1), out_axes=-1)(g, theta)
+        rows = jnp.arange(g.shape[0])
+        left, base, slope = g[rows, k], cumulative[rows, k], s[rows, k]
+        right = g[rows, jnp.minimum(k + 1, g.shape[1] - 1)]
+        next_slope = s[rows, jnp.minimum(k + 1, g.shape[1] - 1)]
+        u = theta - left
+        span = right - left
+        inside = jnp.clip(u, 0.0, span)
+        # slope rises linearly across the interval; held at the end values outside the knots
+        change = jnp.where(span > 0, (next_slope - slope) / jnp.where(span > 0, span, 1.0), 0.0)
+        # Beyond the knots the slope is held only where that lowers the corrected density
+        # outwards (a rising log Z below the first knot, a falling one above the last): an
+        # extrapolated correction must never pull the sampler into the tails.
+        below = jnp.minimum(theta - g[:, 0], 0.0) * (k == 0)
+        above = jnp.maximum(u - span, 0.0)
+        # (One knot, the MAP alone: a straight line either way, the first-order correction.)
+        profiled = g[:, -1] > g[:, 0]
+        low_end = jnp.where(profiled, jnp.minimum(s[:, 0], 0.0), s[:, 0])
+        high_end = jnp.where(profiled, jnp.maximum(s[:, -1], 0.0), s[:, -1])
+        return (base + slope * inside + 0.5 * change * inside**2
+                + low_end * below + high_end * above)
+
     def correction(self, x):
         """The term added to ``base``'s log density (also for completed draws' ``lp``)."""
-        return -((x[..., self.indices] - self.at) @ self.slope)
+        return -self.log_z(x[..., self.indices])
 
     def logdensity_fn(self, x):
         return self.base.logdensity_fn(x) + self.correction(x)
 
 
-# |shift| in posterior sds above which the first-order correction is not trusted: it removed a
+# |shift| in posterior sds above which the correction is not trusted (measured with the
+# first-order correction, the slope at the MAP alone, before the profile): it removed a
 # 1.1-sd shift on the heat case (to +0.28 exact sds); at 2.05 sds (tradeoff_decay) the corrected
 # posterior was still too narrow along the ridge, and at 5 and 10 sds (sensors_misplaced,
 # few_observations) it stayed far from the exact one (docs/sampling.md, section 7); at 4 to 5 sds
 # on Fisher-KPP it came within 0.8 reference sds, so the threshold warns, it does not predict.
 STRONG_SHIFT_SDS = 2.0
+
+
+# Share of a coefficient's draws in the outermost steps of its profile (beyond the second knot
+# from either end) above which the run warns: 5%, one tail of a 90% interval.
+PROFILE_EDGE_WARNING = 0.05
 
 
 def is_strong(shift_in_sds):
@@ -184,14 +262,59 @@ MEASURE_WARMUP = 200
 MEASURE_SAMPLES = 300
 
 
+# Profiles are measured along each coordinate's axis (cross terms are not): their cost grows
+# with the number of coordinates, so coefficient fields beyond this size get the first-order
+# correction at the MAP only.
+MAX_PROFILE_COORDINATES = 3
+
+
+def profile_points(model, names_sizes, at, num_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points the slope is measured at: the MAP ``at`` (row 0), then for each coordinate
+    ``num_points`` values around it, the others held at the MAP: ``at + k h`` for ``k`` in
+    ``-num_points // 2 .. -1`` and ``1 .. (num_points + 1) // 2``, with the step ``h`` a
+    quarter of the coordinate's central 80% prior range (unconstrained). Returns ``(points,
+    axis)``; ``axis[p]`` is the coordinate row ``p`` moves (-1: the MAP).
+
+    Centred on the MAP, not on the prior, because the correction matters where the posterior
+    is, and a run whose MAP sits in the prior's tail needs knots on both sides of it; spaced
+    by the prior, because a weak-data posterior can lie a prior sd or more from a MAP that the
+    implied prior has pulled (the three-reading heat case: 1 unit of log D, prior sd 1).
+    """
+    from numpyro.distributions.transforms import biject_to
+
+    at = np.asarray(at, dtype=float)
+    points, axis = [at], [-1]
+    if num_points == 0 or at.size > MAX_PROFILE_COORDINATES:
+        return np.stack(points), np.asarray(axis)
+    steps = np.concatenate([np.arange(-(num_points // 2), 0),
+                            np.arange(1, (num_points + 1) // 2 + 1)])
+    coordinate = 0
+    for name, size in names_sizes:
+        prior = model.problem.coefficients[name].distribution()
+        draws = prior.sample(jax.random.key(0), (4000,))
+        unconstrained = np.asarray(biject_to(prior.support).inv(draws)).reshape(4000, -1)
+        low, high = np.quantile(unconstrained, [0.1, 0.9], axis=0)
+        for j in range(size):
+            h = (high[min(j, high.size - 1)] - low[min(j, low.size - 1)]) / 4
+            for k in steps:
+                points.append(at.copy())
+                points[-1][coordinate] += k * h
+                axis.append(coordinate)
+            coordinate += 1
+    return np.stack(points), np.asarray(axis)
+
+
 def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
-            progress: bool = False) -> ImplicitPrior:
-    """Estimate the implied prior's slope at the MAP ``center`` (full flat position).
+            num_points: int | None = None, progress: bool = False) -> ImplicitPrior:
+    """Estimate the implied prior's slope at the MAP ``center`` (full flat position) and along
+    each coefficient's axis (``profile_points``; ``num_points`` per coordinate, default
+    ``settings.implicit_prior_points``).
 
     Samples the weights (and the scales, from their priors) given the physics alone, with the
-    coefficients held at ``center``'s values, by the same preconditioned NUTS as the ``nuts``
-    method (``settings``: the ``[inference]`` table; ``num_chains`` chains of at most
-    ``MEASURE_WARMUP`` + ``MEASURE_SAMPLES`` steps). With ``marginal`` (an ``OutputMarginal``
+    coefficients held at each point, by the same preconditioned NUTS as the ``nuts`` method
+    (``settings``: the ``[inference]`` table), in one vectorised run: ``num_chains`` chains at
+    the MAP and one at each other point, each of at most ``MEASURE_WARMUP`` +
+    ``MEASURE_SAMPLES`` steps. With ``marginal`` (an ``OutputMarginal``
     of ``target``) the output layer is integrated out there too. ``damping`` is the
     full-position weight damping.
     """
@@ -201,6 +324,7 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
     if indices.size == 0:
         raise ValueError("the model has no unknown coefficients, so there is no implied prior "
                          "on them to measure")
+    num_points = settings.implicit_prior_points if num_points is None else num_points
     physics_fn = functools.partial(model.model, observe_data=False)
     physics = make_target(jax.random.fold_in(rng_key, 0), physics_fn)
     if physics.site_slices != target.site_slices:
@@ -210,30 +334,40 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
         physics = dataclasses.replace(marginal, model_fn=physics_fn, target=physics)
         keep, local = marginal.kept, marginal.reduced_indices(indices)
     center, damping = jnp.asarray(center)[keep], jnp.asarray(damping)[keep]
-    at = center[local]
-    pinned = Pinned(physics, local, at)
-    starts = jnp.broadcast_to(center[pinned.free], (settings.num_chains, pinned.dim))
+    sizes = [(n, target.site_slices[n][1] - target.site_slices[n][0])
+             for n in model.unknown_coefficients]
+    points, axis = profile_points(model, sizes, np.asarray(center[local]), num_points)
+    # num_chains chains at the MAP, one at every other point: near the MAP the slope decides a
+    # well-determined posterior's shift, and one chain there scattered it by 0.2 posterior sds
+    chain_point = np.concatenate([np.zeros(settings.num_chains, int),
+                                  np.arange(1, points.shape[0])])
+    starts = jnp.broadcast_to(center, (chain_point.size, center.size))
+    starts = starts.at[:, local].set(jnp.asarray(points[chain_point]))
     result, _ = run_nuts(
-        jax.random.fold_in(rng_key, 1), pinned, starts,
+        jax.random.fold_in(rng_key, 1), physics, starts,
         num_warmup=min(settings.num_warmup, MEASURE_WARMUP),
         num_samples=min(settings.num_samples, MEASURE_SAMPLES),
         max_tree_depth=settings.max_tree_depth, target_acceptance=settings.target_acceptance,
-        damping=damping[pinned.free], curvature_floor=settings.curvature_floor,
+        damping=damping, curvature_floor=settings.curvature_floor, fixed=local,
         progress=progress)
-    # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior), the
-    # latter the same for every draw
-    prior_slope = coefficient_prior_slope(model, target, indices, at)
+    # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior)
+    prior_slopes = jax.vmap(lambda theta: coefficient_prior_slope(model, target, indices, theta))(
+        jnp.asarray(points))
 
     def physics_score(x):
-        return jax.grad(lambda theta: physics.logdensity_fn(pinned.insert(x, theta)))(at) \
-            - prior_slope
+        return jax.grad(lambda theta: physics.logdensity_fn(x.at[local].set(theta)))(x[local])
 
-    draws = result.trace.position  # (chain, draw, free)
+    draws = result.trace.position  # (chain, draw, kept), coefficients at each chain's point
     scores = jax.jit(lambda d: jax.lax.map(physics_score, d, batch_size=64))(
-        draws.reshape(-1, pinned.dim))
-    scores = np.asarray(scores).reshape(*draws.shape[:2], -1)
-    return ImplicitPrior(names, indices, np.asarray(at), scores.mean(axis=(0, 1)),
-                         _mcse_of_mean(scores))
+        draws.reshape(-1, draws.shape[-1]))
+    scores = np.asarray(scores).reshape(*draws.shape[:2], -1) \
+        - np.asarray(prior_slopes)[chain_point][:, None, :]
+    point_slopes = np.stack([scores[chain_point == q].mean(axis=(0, 1))
+                             for q in range(points.shape[0])])
+    point_mcse = np.stack([_mcse_of_mean(scores[chain_point == q])
+                           for q in range(points.shape[0])])
+    return ImplicitPrior(names, indices, points[0], point_slopes[0], point_mcse[0], points,
+                         axis, point_slopes, point_mcse)
 
 
 def _mcse_of_mean(values: np.ndarray) -> np.ndarray:
@@ -246,7 +380,8 @@ def _mcse_of_mean(values: np.ndarray) -> np.ndarray:
 
 def warnings(info: dict | None) -> list[str]:
     """Run warnings from ``method_info.implicit_prior``: an implied prior too strong for its
-    first-order correction, or a measured one left in place."""
+    correction to be trusted, a posterior reaching beyond the measured profile, or a measured
+    implied prior left in place."""
     if not info or not info.get("coefficients"):
         return []
     out = []
@@ -257,11 +392,20 @@ def warnings(info: dict | None) -> list[str]:
         if is_strong(shift):
             out.append(
                 f"the prior the physics terms imply moves {name} by {shift:+.1f} posterior sds "
-                f"at the MAP, more than its first-order correction can be trusted to remove "
+                f"at the MAP, more than its correction can be trusted to remove "
                 f"({STRONG_SHIFT_SDS:g}); the MAP itself is pulled by it, so {name} is decided "
                 "by the network and the physics terms as much as by the readings (more or "
                 "better-placed readings, or the reference method, would tell)")
-        elif info["mode"] == "measured" and abs(shift) > 0.5:
+        near_edge = row.get("profile", {}).get("posterior_near_edge", 0.0)
+        if info["mode"] == "corrected" and near_edge > PROFILE_EDGE_WARNING:
+            values = row["profile"]["at_unconstrained"]
+            out.append(
+                f"{near_edge:.0%} of the posterior of {name} lies in the outermost steps of the "
+                f"range its implied prior was measured over ({min(values):.3g} .. "
+                f"{max(values):.3g}, unconstrained) or beyond, where the correction stops, so "
+                "the edge of that range may be holding the posterior back; raise [inference] "
+                "implicit_prior_points to widen it")
+        if info["mode"] == "measured" and abs(shift) > 0.5 and not is_strong(shift):
             out.append(f"the prior the physics terms imply moves {name} by {shift:+.2f} "
                        "posterior sds and was not removed; set implicit_prior = 'corrected'")
     return out

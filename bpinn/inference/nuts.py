@@ -77,12 +77,15 @@ class NUTSResult(NamedTuple):
     warmup_acceptance: jnp.ndarray  # (num_chains,)
 
 
-def curvature_preconditioner(target: Target | OutputMarginal, center, *, damping, floor: float = 1.0
+def curvature_preconditioner(target: Target | OutputMarginal, center, *, damping,
+                             floor: float = 1.0, fixed: np.ndarray | None = None
                              ) -> Preconditioner:
     """Whitening from the damped Hessian of ``-logdensity`` at ``center``.
 
     ``damping`` (a scalar or one value per coordinate) is added to the Hessian's diagonal before
     the eigen-decomposition; eigenvalues are then replaced by ``max(|lambda|, floor)``.
+    ``fixed`` (flat indices) are held at ``center``'s values: the factor has zero rows for them
+    and one column per free coordinate, so each chain can hold them at values of its own.
 
     Why damping: directions that are flat at the mode are often quartic, not Gaussian (a hidden
     unit with a small output weight leaves its input weights free until the output weight moves):
@@ -92,11 +95,19 @@ def curvature_preconditioner(target: Target | OutputMarginal, center, *, damping
     """
     hessian = -dense_hessian(target.logdensity_fn, center)
     hessian = 0.5 * (hessian + hessian.T) + jnp.diag(jnp.broadcast_to(damping, center.shape))
-    eigval, eigvec = jnp.linalg.eigh(hessian)
+    free = np.arange(center.shape[0]) if fixed is None else free_coordinates(center.shape[0], fixed)
+    eigval, eigvec = jnp.linalg.eigh(hessian[np.ix_(free, free)])
     eigval = jnp.where(jnp.isfinite(eigval), eigval, floor)
     eigval = jnp.maximum(jnp.abs(eigval), floor)
     factor = eigvec / jnp.sqrt(eigval)[None, :]
+    if fixed is not None:
+        factor = jnp.zeros((center.shape[0], free.size), factor.dtype).at[free].set(factor)
     return Preconditioner(center=center, factor=factor, eigenvalues=eigval)
+
+
+def free_coordinates(dim: int, fixed) -> np.ndarray:
+    """The flat indices of ``range(dim)`` not in ``fixed``."""
+    return np.setdiff1d(np.arange(dim), np.asarray(fixed, dtype=int))
 
 
 def _whitened_logdensity(target: Target, precond: Preconditioner):
@@ -119,6 +130,7 @@ def run_nuts(
     curvature_floor: float = 1.0,
     adapt_mass_matrix: bool = False,
     initial_spread: float = 1.0,
+    fixed: np.ndarray | None = None,
     progress: bool = False,
 ) -> tuple[NUTSResult, dict]:
     """Sample ``target`` with one NUTS chain per row of ``map_positions``.
@@ -138,13 +150,15 @@ def run_nuts(
         around their MAP (1: a draw from the damped Laplace approximation).
     adapt_mass_matrix : also adapt a diagonal mass matrix (in whitened coordinates) in Stan's
         slow windows; otherwise only the step size is adapted.
+    fixed : flat indices held at each chain's own ``map_positions`` values (not sampled).
 
     Returns
     -------
     (NUTSResult, timing) where timing has ``precondition_s``, ``warmup_s``, ``sampling_s`` and
     ``compile_s`` (compilation of the warmup and sampling loops, excluded from the others).
     """
-    num_chains, dim = map_positions.shape
+    num_chains = map_positions.shape[0]
+    dim = map_positions.shape[1] - (0 if fixed is None else np.unique(fixed).size)
     if num_warmup < 20:
         raise ValueError(f"num_warmup must be >= 20 for step-size adaptation, got {num_warmup}")
     if num_samples < 1:
@@ -155,7 +169,7 @@ def run_nuts(
     t0 = time.perf_counter()
     precond = jax.jit(
         jax.vmap(lambda c: curvature_preconditioner(
-            target, c, damping=damping, floor=curvature_floor))
+            target, c, damping=damping, floor=curvature_floor, fixed=fixed))
     )(map_positions)
     jax.block_until_ready(precond)
     timing["precondition_s"] = time.perf_counter() - t0
@@ -297,8 +311,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     indices = None if implied is None else (
         implied.indices if marginal is None else marginal.reduced_indices(implied.indices))
     if implied_mode == "corrected":
-        target = implicit_prior.Corrected(target, indices, jnp.asarray(implied.at),
-                                          jnp.asarray(implied.slope))
+        target = implicit_prior.Corrected.from_measurement(target, indices, implied)
     result, timing = run_nuts(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
         max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,

@@ -789,12 +789,17 @@ def _implicit_prior_lines(info: Mapping[str, Any] | None) -> list[str]:
     if not info or not info.get("coefficients"):
         return []
     done = "removed" if info["mode"] == "corrected" else "NOT removed (implicit_prior = 'measured')"
-    lines = ["implied prior of the physics terms (first order, at the MAP; " + done + "):"]
+    lines = ["implied prior of the physics terms (slope at the MAP; " + done + "):"]
     for name, row in info["coefficients"].items():
         shift = row.get("shift_in_sds")
         lines.append(f"  - {name}: slope {row['slope']:.3g} +- {row['mcse']:.2g} per "
                      "unconstrained unit" + ("" if shift is None else
                                               f", moves the posterior by {shift:+.2f} sds"))
+        if "profile" in row:
+            profile = row["profile"]
+            lines.append(f"    profile over {min(profile['at_unconstrained']):.3g} .. "
+                         f"{max(profile['at_unconstrained']):.3g} (unconstrained): slope "
+                         + ", ".join(f"{v:.3g}" for v in profile["slope"]))
     return lines
 
 
