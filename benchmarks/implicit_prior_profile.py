@@ -2,9 +2,10 @@
 
 Runs one config twice in one process, with ``[inference] implicit_prior_points`` = 0 (the
 slope at the MAP only, the default) and = N (a profile, 4 unless ``--points``), the same seed
-and everything else equal, and prints each coefficient's posterior (mean, sd, 95% interval, per-chain means), the slopes
-measured and the whole run's wall time (MAP fit, measurement and sampling). With ``--exact
-NAME=MEAN,SD`` it also prints the shift from an exact posterior in its sds and the sd ratio.
+and everything else equal, and prints each coefficient's posterior (mean, sd, 95% interval,
+per-chain means), the slopes measured and the whole run's wall time (MAP fit, measurement and
+sampling). With ``--exact NAME=MEAN,SD`` it also prints the shift from an exact posterior in
+its sds and the sd ratio.
 
     .venv/bin/python benchmarks/implicit_prior_profile.py case_studies/heat_diffusion/config.toml \\
         --exact D=0.06911,0.00118
