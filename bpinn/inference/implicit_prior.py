@@ -174,6 +174,15 @@ class Corrected:
     knots: jnp.ndarray
     slopes: jnp.ndarray
 
+    def __post_init__(self):
+        # Derived once here, not on every log-density evaluation inside the sampler: the
+        # slope's integral from the first knot up to each knot, and log Z's value at ``at``.
+        g, s = jnp.asarray(self.knots), jnp.asarray(self.slopes)
+        object.__setattr__(self, "_cumulative", jnp.concatenate(
+            [jnp.zeros_like(g[:, :1]),
+             jnp.cumsum(jnp.diff(g, axis=-1) * (s[:, 1:] + s[:, :-1]) / 2, -1)], -1))
+        object.__setattr__(self, "_at_integral", self._integral(jnp.asarray(self.at)))
+
     @classmethod
     def from_measurement(cls, base, indices, implied: ImplicitPrior) -> Corrected:
         knots, slopes = slope_knots(implied)
@@ -187,14 +196,11 @@ class Corrected:
     def log_z(self, theta):
         """The implied prior's log density at unconstrained ``theta`` (``(..., k)``), relative
         to ``at``, summed over the coordinates."""
-        return jnp.sum(self._integral(theta) - self._integral(self.at), -1)
+        return jnp.sum(self._integral(theta) - self._at_integral, -1)
 
     def _integral(self, theta):
         """Per coordinate, the slope's integral from the first knot to ``theta``."""
-        g, s = self.knots, self.slopes
-        width = jnp.diff(g, axis=-1)
-        cumulative = jnp.concatenate(
-            [jnp.zeros_like(g[:, :1]), jnp.cumsum(width * (s[:, 1:] + s[:, :-1]) / 2, -1)], -1)
+        g, s, cumulative = self.knots, self.slopes, self._cumulative
         # the knot interval each theta falls in (the outer ones extended beyond the ends)
         k = jax.vmap(lambda gi, ti: jnp.clip(jnp.searchsorted(gi, ti) - 1, 0,
                                              max(gi.size - 2, 0)),

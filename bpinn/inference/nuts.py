@@ -95,7 +95,7 @@ def curvature_preconditioner(target: Target | OutputMarginal, center, *, damping
     """
     hessian = -dense_hessian(target.logdensity_fn, center)
     hessian = 0.5 * (hessian + hessian.T) + jnp.diag(jnp.broadcast_to(damping, center.shape))
-    free = np.arange(center.shape[0]) if fixed is None else free_coordinates(center.shape[0], fixed)
+    free = free_coordinates(center.shape[0], fixed)
     eigval, eigvec = jnp.linalg.eigh(hessian[np.ix_(free, free)])
     eigval = jnp.where(jnp.isfinite(eigval), eigval, floor)
     eigval = jnp.maximum(jnp.abs(eigval), floor)
@@ -105,9 +105,9 @@ def curvature_preconditioner(target: Target | OutputMarginal, center, *, damping
     return Preconditioner(center=center, factor=factor, eigenvalues=eigval)
 
 
-def free_coordinates(dim: int, fixed) -> np.ndarray:
-    """The flat indices of ``range(dim)`` not in ``fixed``."""
-    return np.setdiff1d(np.arange(dim), np.asarray(fixed, dtype=int))
+def free_coordinates(dim: int, fixed=None) -> np.ndarray:
+    """The flat indices of ``range(dim)`` not in ``fixed`` (None: all of them)."""
+    return np.setdiff1d(np.arange(dim), np.asarray(() if fixed is None else fixed, dtype=int))
 
 
 def _whitened_logdensity(target: Target, precond: Preconditioner):
@@ -158,7 +158,7 @@ def run_nuts(
     ``compile_s`` (compilation of the warmup and sampling loops, excluded from the others).
     """
     num_chains = map_positions.shape[0]
-    dim = map_positions.shape[1] - (0 if fixed is None else np.unique(fixed).size)
+    dim = free_coordinates(map_positions.shape[1], fixed).size  # sampled (whitened) coordinates
     if num_warmup < 20:
         raise ValueError(f"num_warmup must be >= 20 for step-size adaptation, got {num_warmup}")
     if num_samples < 1:
