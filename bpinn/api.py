@@ -32,6 +32,7 @@ from bpinn.inference.results import build_datatree, summarize, write_results
 from bpinn.inference.target import make_target
 from bpinn.models.likelihood import BPINN, build_model
 from bpinn.models.priors import Prior
+from bpinn.utils import configure_jax
 
 NUM_PRIOR_DRAWS = 1000
 _VERSIONED = ("jax", "jaxlib", "numpyro", "blackjax", "optax", "arviz-base", "arviz-stats",
@@ -532,9 +533,7 @@ def run(
     >>> # result = run("case_studies/heat_diffusion/config.toml")   # doctest: +SKIP
     >>> # result.summary["parameters"]["D"]["mean"]                 # doctest: +SKIP
     """
-    # B-PINN posteriors are sharp in some weight directions; float32 round-off in the
-    # second derivatives of the residual is then visible to the sampler.
-    jax.config.update("jax_enable_x64", True)
+    configure_jax()  # float64; compiled programs cached on disk
     t_start = time.perf_counter()
     # seed= and method= win over the same keys in overrides, but only when given.
     explicit = {k: v for k, v in (("seed", seed), ("method", method)) if v is not None}

@@ -327,9 +327,9 @@ IMPLIED_SHIFT = "implied_prior_shift_in_sds"
 def _infer_one(config_path, overrides: dict, values: np.ndarray, names: list[str]) -> dict:
     """Posterior draws of ``names`` for one simulated dataset (runs in a worker process too),
     and the shift the implied prior was measured to cause (``IMPLIED_SHIFT``)."""
-    import jax
+    from bpinn.utils import configure_jax
 
-    jax.config.update("jax_enable_x64", True)
+    configure_jax()
     from bpinn.api import posterior_samples_and_info
 
     config, model = _load(config_path, overrides)
@@ -390,8 +390,9 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     from bpinn.config import ConfigError
     from bpinn.models.priors import Prior
     from bpinn.reference.registry import problem_forward
+    from bpinn.utils import configure_jax
 
-    jax.config.update("jax_enable_x64", True)
+    configure_jax()
     t0 = time.perf_counter()
     overrides = {**(overrides or {}), "method": method}
     config, model = _load(config_path, overrides)

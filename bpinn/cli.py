@@ -169,9 +169,9 @@ def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False,
 
 
 def _cmd_run(args) -> int:
-    import jax
+    from bpinn.utils import configure_jax
 
-    jax.config.update("jax_enable_x64", True)
+    configure_jax()
     from bpinn.checkpoint import CHECKPOINT_DIRNAME
 
     if args.from_results is not None and args.outdir is None:
@@ -434,9 +434,9 @@ def _cmd_design(args) -> int:
 
 def _cmd_check(args) -> int:
     """Everything ``bpinn run`` validates before it computes anything, and nothing more."""
-    import jax
+    from bpinn.utils import configure_jax
 
-    jax.config.update("jax_enable_x64", True)
+    configure_jax()
     from bpinn.api import checked_method, prepare
     from bpinn.config import ConfigError, load_config
     from bpinn.data import DataError
@@ -465,9 +465,9 @@ def _cmd_check(args) -> int:
 
 def _cmd_ntk(args) -> int:
     """NTK spectra of the loss terms at the first chain's start and at the best MAP fit."""
-    import jax
+    from bpinn.utils import configure_jax
 
-    jax.config.update("jax_enable_x64", True)
+    configure_jax()
     from bpinn.api import MAPError, method_context, prepare, run_keys
     from bpinn.config import ConfigError, load_config
     from bpinn.data import DataError

@@ -1,18 +1,30 @@
-"""Shared fixtures: float64 everywhere, and a writable copy of the heat-diffusion case study."""
+"""Shared set-up: float64 everywhere, a compilation cache per session, and a writable copy of
+the heat-diffusion case study."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import jax
+import pytest
 
-# Before any test module builds arrays: the PDE residual checks need double precision, and the
-# CLI switches x64 on at run time, so tests must see the same numbers it does.
-jax.config.update("jax_enable_x64", True)
+from bpinn.utils import COMPILATION_CACHE_ENV, configure_jax
 
-import pytest  # noqa: E402
+# Before any test module builds arrays or compiles anything: double precision, as the CLI
+# runs, and a compilation cache of this session's own (never the user's), which the tests
+# that run the same small problem again (reruns, resumes, calibrations) reuse.
+SESSION_CACHE = tempfile.mkdtemp(prefix="bpinn-test-xla-")
+os.environ[COMPILATION_CACHE_ENV] = SESSION_CACHE
+configure_jax()
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
+
 
 HEAT_DIR = Path(__file__).resolve().parents[1] / "case_studies" / "heat_diffusion"
 HEAT_FILES = ("sensors.csv", "initial.py", "config.toml")
