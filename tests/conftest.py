@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 from bpinn.utils import COMPILATION_CACHE_ENV, configure_jax
 
@@ -19,7 +20,13 @@ from bpinn.utils import COMPILATION_CACHE_ENV, configure_jax
 # that run the same small problem again (reruns, resumes, calibrations) reuse.
 SESSION_CACHE = tempfile.mkdtemp(prefix="bpinn-test-xla-")
 os.environ[COMPILATION_CACHE_ENV] = SESSION_CACHE
+# A JAX_COMPILATION_CACHE_DIR of the user's is dropped: for this process (JAX read it at
+# import, and its cache, once opened, stays on that directory until reset) and for the CLI
+# subprocesses the tests start.
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+jax.config.update("jax_compilation_cache_dir", None)
 configure_jax()
+compilation_cache.reset_cache()
 
 
 def pytest_unconfigure(config):
