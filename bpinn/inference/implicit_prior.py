@@ -206,9 +206,9 @@ class Corrected:
                                              max(gi.size - 2, 0)),
                      in_axes=(0, -1), out_axes=-1)(g, theta)
         rows = jnp.arange(g.shape[0])
+        k_next = jnp.minimum(k + 1, g.shape[1] - 1)
         left, base, slope = g[rows, k], cumulative[rows, k], s[rows, k]
-        right = g[rows, jnp.minimum(k + 1, g.shape[1] - 1)]
-        next_slope = s[rows, jnp.minimum(k + 1, g.shape[1] - 1)]
+        right, next_slope = g[rows, k_next], s[rows, k_next]
         u = theta - left
         span = right - left
         inside = jnp.clip(u, 0.0, span)
