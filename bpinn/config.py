@@ -59,6 +59,7 @@ class ConfigError(ValueError):
 # best_map: every chain explores the mode of the best MAP fit (the other fits are reported);
 # per_chain: each chain explores the mode of its own MAP fit, so R-hat compares modes.
 CHAIN_INITS = ("best_map", "per_chain")
+SVI_COORDINATES = ("whitened", "raw")
 OUTPUT_LAYER_MODES = ("sampled", "marginal", "auto")
 IMPLICIT_PRIOR_MODES = ("auto", "ignored", "measured", "corrected")
 
@@ -106,6 +107,10 @@ class InferenceSettings:
     svi_learning_rate: float = 0.005
     svi_num_particles: int = 4  # Monte Carlo draws per ELBO gradient
     svi_rank: int = 8  # svi_lowrank: rank of the covariance factor
+    # svi_*: "whitened" fits the guide in coordinates where the damped Laplace approximation at
+    # the MAP is a standard normal (variational.laplace_whitening); "raw" in the model's own
+    # coordinates, where the heat case's guides drift to D = 0 (docs/sampling.md)
+    svi_coordinates: str = "whitened"
     num_members: int = 8  # ensemble, rto: number of independent fits
 
 
@@ -370,8 +375,12 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
                                   positive=True),
         svi_num_particles=count("svi_num_particles", 1),
         svi_rank=count("svi_rank", 1),
+        svi_coordinates=inf["svi_coordinates"],
         num_members=count("num_members", 2),
     )
+    if settings.svi_coordinates not in SVI_COORDINATES:
+        _fail(p("svi_coordinates"),
+              f"unknown value {_show(settings.svi_coordinates)}; valid: {SVI_COORDINATES}")
     if settings.chain_init not in CHAIN_INITS:
         _fail(p("chain_init"), f"unknown value {_show(settings.chain_init)}; valid: {CHAIN_INITS}")
     if settings.output_layer not in OUTPUT_LAYER_MODES:

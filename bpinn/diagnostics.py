@@ -272,7 +272,8 @@ def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, A
     if local:
         out["local"] = local
     out["verdicts"] = _verdicts(out)
-    caveat = _method_caveat(str(attrs.get("method", "")), attrs.get("exact_mcmc"))
+    caveat = _method_caveat(str(attrs.get("method", "")), attrs.get("exact_mcmc"),
+                            attrs.get("method_info") or {})
     if caveat:
         out["method_caveat"] = caveat
         out["verdicts"].insert(0, caveat)
@@ -291,7 +292,16 @@ _CAVEATS = {
 }
 
 
-def _method_caveat(method: str, exact_mcmc) -> str | None:
+# svi_meanfield in whitened coordinates (the default) is a full-covariance Gaussian in the
+# unknowns: it shows correlations, though only those of the Laplace curvature, rescaled.
+_WHITENED_MEANFIELD = ("mean-field VI in coordinates whitened by the Laplace curvature at the "
+                       "MAP shows only the correlations of that curvature, rescaled, and it "
+                       "understates variances (contraction is overstated)")
+
+
+def _method_caveat(method: str, exact_mcmc, method_info: dict) -> str | None:
+    if method == "svi_meanfield" and method_info.get("coordinates") == "whitened":
+        return f"{method}: {_WHITENED_MEANFIELD}"
     if method in _CAVEATS:
         return f"{method}: {_CAVEATS[method]}"
     if exact_mcmc is False:

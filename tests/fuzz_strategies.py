@@ -646,6 +646,7 @@ STRING_SLOTS = (
     ("conditions", 1, "value"), ("data", "file"), ("data", "value"), ("data", "group"),
     ("data", "format"), ("coefficients", "D", "prior"), ("inference", "method"),
     ("model", "network"), ("model", "activation"), ("inference", "chain_init"),
+    ("inference", "svi_coordinates"),
     ("conditions", 0, "boundary"), ("conditions", 0, "kind"), ("conditions", 0, "file"),
 )
 SLOT_NAMES = {("data", "file"): ("file",), ("data", "format"): ("format",)}

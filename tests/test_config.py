@@ -193,6 +193,8 @@ def test_config_error_is_a_value_error():
     ("map_learning_rate", -0.1, "map_learning_rate: must be > 0"),
     ("adapt_mass_matrix", 1, "adapt_mass_matrix: expected true or false, got 1"),
     ("method", "nutz", "method: unknown method 'nutz'; valid methods are nuts"),
+    ("svi_coordinates", "white",
+     "svi_coordinates: unknown value 'white'; valid: ('whitened', 'raw')"),
 ])
 def test_bad_inference_values(heat_case, key, value, expected):
     path = heat_case(inference={key: value})

@@ -23,7 +23,7 @@ from bpinn.inference.results import build_datatree
 CHAINS, DRAWS, PRIOR_DRAWS = 4, 1000, 4000
 
 
-def product_identified_tree(seed=0, chain_offsets=(0.0, 0.0, 0.0, 0.0)):
+def product_identified_tree(seed=0, chain_offsets=(0.0, 0.0, 0.0, 0.0), attrs=None):
     rng = np.random.default_rng(seed)
     total = rng.normal(0.0, 0.01, (CHAINS, DRAWS))  # log k + log q
     diff = rng.normal(0.0, np.sqrt(2.0), (CHAINS, DRAWS))  # log k - log q, as in the prior
@@ -34,7 +34,7 @@ def product_identified_tree(seed=0, chain_offsets=(0.0, 0.0, 0.0, 0.0)):
     prior = {"k": np.exp(rng.normal(0, 1, (1, PRIOR_DRAWS))),
              "q": np.exp(rng.normal(0, 1, (1, PRIOR_DRAWS))),
              "sigma": np.abs(rng.normal(0, 0.1, (1, PRIOR_DRAWS)))}
-    return build_datatree(posterior=posterior, prior=prior)
+    return build_datatree(posterior=posterior, prior=prior, attrs=attrs)
 
 
 def test_contraction_separates_identified_from_prior_driven():
@@ -137,6 +137,10 @@ def test_identify_warns_that_mean_field_cannot_show_correlations():
     dt.attrs.update({"method": "svi_meanfield"})
     report = identify(dt)
     assert report["verdicts"][0].startswith("svi_meanfield: mean-field VI cannot show correlations")
+    # in whitened coordinates (the default) it shows the Laplace curvature's correlations
+    whitened = product_identified_tree(attrs={"method": "svi_meanfield",
+                                              "method_info": {"coordinates": "whitened"}})
+    assert "shows only the correlations of that curvature" in identify(whitened)["verdicts"][0]
 
 
 def test_sensor_ranking_matches_the_linear_gaussian_answer():
