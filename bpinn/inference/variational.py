@@ -281,7 +281,7 @@ def guide_draws(rng_key, fit: SVIFit, target: Target, num_draws: int) -> jnp.nda
     for key, part in zip(jax.random.split(rng_key, len(parts)), parts, strict=True):
         values.update(part.sample_posterior(key, fit.params, sample_shape=(num_draws,)))
     values = {name: values[name] for name in target.site_slices}
-    return jax.vmap(target.from_constrained)(values)
+    return jax.jit(jax.vmap(target.from_constrained))(values)
 
 
 def _batched_logdensity(target: Target, flat):
