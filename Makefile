@@ -1,6 +1,9 @@
 # Two commands do all set-up: `make demo` and `make test`.
 VENV := .venv
 PY := $(VENV)/bin/python
+# Test workers (pytest-xdist). Each worker is a process of its own with JAX's threads, so more
+# workers than cores only adds contention; `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint clean
@@ -22,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/bpinn run case_studies/heat_diffusion/config.toml -o results/heat_diffusion --overwrite
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 bench: $(STAMP)
 	$(PY) benchmarks/heat_demo.py

@@ -130,7 +130,7 @@ def run_hmc(
         eta0 = initial_spread * jax.random.normal(key, (dim,))
         return blackjax.hmc.init(eta0, _whitened_logdensity(target, pc))
 
-    states = jax.vmap(init_state)(precond, jax.random.split(init_key, num_chains))
+    states = jax.jit(jax.vmap(init_state))(precond, jax.random.split(init_key, num_chains))
 
     # ---- warmup: dual averaging of the step size, per chain ---------------------------------
     da_init, da_update, da_final = dual_averaging_adaptation(target_acceptance)

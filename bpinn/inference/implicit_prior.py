@@ -357,7 +357,8 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
         damping=damping, curvature_floor=settings.curvature_floor, fixed=local,
         progress=progress)
     # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior)
-    prior_slopes = jax.vmap(lambda theta: coefficient_prior_slope(model, target, indices, theta))(
+    prior_slopes = jax.jit(jax.vmap(
+        lambda theta: coefficient_prior_slope(model, target, indices, theta)))(
         jnp.asarray(points))
 
     def physics_score(x):

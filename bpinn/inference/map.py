@@ -136,7 +136,7 @@ def fit_map(
         traces.append(concat_outputs(outs))
         compile_seconds += compile_s
 
-    final = jax.vmap(target.logdensity_fn)(position)
+    final = jax.jit(jax.vmap(target.logdensity_fn))(position)
     trace = jnp.concatenate(traces, axis=0) if traces else final[None]
     balanced = last_weights if num_adam_steps > 0 and term_weights_fn is not None else None
     return MAPResult(position=position, logdensity=final, trace=trace,

@@ -206,7 +206,7 @@ def run_adjusted_mclmc(
         eta0 = initial_spread * jax.random.normal(position_key, (dim,))
         return adjusted_mclmc_dynamic.init(eta0, _whitened_logdensity(target, pc), length_key)
 
-    states = jax.vmap(init_state)(precond, jax.random.split(init_key, num_chains))
+    states = jax.jit(jax.vmap(init_state))(precond, jax.random.split(init_key, num_chains))
 
     # ---- warmup: blackjax's tuner, each chain on its own ----------------------------------
     # blackjax's starting step size, 0.2 sqrt(dim); its mass matrix, the identity.

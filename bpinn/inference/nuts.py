@@ -188,7 +188,7 @@ def run_nuts(
         return blackjax.nuts.init(eta0, _whitened_logdensity(target, pc))
 
     init_key, warmup_key = jax.random.split(warmup_key)
-    states = jax.vmap(init_state)(precond, jax.random.split(init_key, num_chains))
+    states = jax.jit(jax.vmap(init_state))(precond, jax.random.split(init_key, num_chains))
 
     # ---- warmup: Stan windows, in whitened coordinates -------------------------------------
     da_init, da_update, da_final = dual_averaging_adaptation(target_acceptance)
@@ -248,6 +248,11 @@ def run_nuts(
     jax.block_until_ready(states)
     timing["warmup_s"] = time.perf_counter() - t0 - warmup_compile
     step_size = jax.vmap(da_final)(da_state)
+    if not adapt_mass_matrix and bool(jnp.all(map_positions == map_positions[0])):
+        # Chains that share a preconditioner share one geometry: pool their step-size estimates
+        # (geometric mean). Alone, dual averaging gave the shipped heat case's chains 0.0195 to
+        # 0.0267, and the two at 0.0267 made all 33 divergences (1.03%); pooled, 4 (0.13%).
+        step_size = jnp.full_like(step_size, jnp.exp(jnp.mean(jnp.log(step_size))))
     inv_mass = mm_state.inverse_mass_matrix
     warmup_acceptance = jnp.mean(concat_outputs(acc_out)[num_warmup // 2 :], axis=0)
 

@@ -39,8 +39,8 @@ def screened_starts(rng_key, target, model_fn, num_starts: int) -> jnp.ndarray:
     """
     draws = Predictive(model_fn, num_samples=SCREEN_DRAWS)(rng_key)
     draws = {k: v for k, v in draws.items() if k in target.site_slices}
-    pool = jax.vmap(target.from_constrained)(draws)
-    logdensity = jax.vmap(target.logdensity_fn)(pool)
+    pool = jax.jit(jax.vmap(target.from_constrained))(draws)
+    logdensity = jax.jit(jax.vmap(target.logdensity_fn))(pool)
     logdensity = jnp.where(jnp.isfinite(logdensity), logdensity, -jnp.inf)
     return pool[jnp.argsort(-logdensity)[:num_starts]]
 
