@@ -130,6 +130,15 @@ _MAX_TREE_DEPTH_ATTR = "max_tree_depth"
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
 BFMI_MIN = 0.3  # Betancourt 2016: below this the momentum resampling explores energy poorly
+# Where the divergences sit: with no association, the ranks of the divergent draws among all
+# draws of a parameter are uniform, and the median of n of them has sd 0.5 / sqrt(n). A median in
+# the outer quarter and DIVERGENCE_NUM_SE of those sds from 0.5 says the sampler fails at one end
+# of that parameter (a funnel when it is a scale near 0). n counts separate runs of divergent
+# draws, since consecutive ones along a chain are not independent. Parameters with more
+# elements per draw than DIVERGENCE_MAX_ELEMENTS (network weights, stored fields) are skipped.
+DIVERGENCE_TAIL = 0.25
+DIVERGENCE_NUM_SE = 4.0
+DIVERGENCE_MAX_ELEMENTS = 16
 HDI_PROB = 0.94
 ETI_PROB = 0.95
 
@@ -593,6 +602,10 @@ def _diagnostics(
                 "intervals may be biased; raise the target acceptance rate or reparameterise"
             )
 
+    located = divergence_locations(dt) if divergences else []
+    for where in located:
+        warnings.append(divergence_location_warning(where))
+
     if max_tree_depth is None:
         for source in (stats.attrs if stats is not None else {}, dt.attrs):
             if _MAX_TREE_DEPTH_ATTR in source:
@@ -638,6 +651,7 @@ def _diagnostics(
     return {
         "divergences": divergences,
         "divergence_rate": divergence_rate,
+        "divergence_locations": located,
         "num_draws": num_draws,
         "num_chains": num_chains,
         "max_r_hat": max(r_hats) if r_hats else None,
@@ -647,6 +661,71 @@ def _diagnostics(
         "bfmi": bfmi,
         "warnings": warnings,
     }
+
+
+def divergence_locations(dt: xr.DataTree, *, tail: float = DIVERGENCE_TAIL,
+                         num_se: float = DIVERGENCE_NUM_SE) -> list[dict[str, Any]]:
+    """Parameters at one end of whose range the divergent transitions concentrate.
+
+    For every posterior variable with at most ``DIVERGENCE_MAX_ELEMENTS`` values per draw, and
+    each of its elements: the percentile ranks (0 to 1) of the divergent draws among all draws.
+    An element is reported when their median rank is below ``tail`` (or above ``1 - tail``) and
+    more than ``num_se`` times ``0.5 / sqrt(n)`` from 0.5, where n is the number of separate runs
+    of divergent draws (consecutive divergent draws of a chain count once). Each entry is a
+    JSON-ready dict: ``parameter``, ``side`` ("small" or "large"), ``median_rank``,
+    ``divergences``, ``divergent_runs``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> sigma = rng.lognormal(-4.0, 1.0, (2, 500))
+    >>> diverging = sigma < np.quantile(sigma, 0.1)  # 100 draws, the smallest tenth
+    >>> dt = build_datatree(posterior={"sigma": sigma}, sample_stats={"diverging": diverging})
+    >>> divergence_locations(dt)[0]["side"]
+    'small'
+    """
+    if "sample_stats" not in dt.children or "diverging" not in dt["sample_stats"].data_vars:
+        return []
+    diverging = np.asarray(dt["sample_stats"]["diverging"].values, bool)
+    if diverging.ndim != 2 or not diverging.any():
+        return []
+    count = int(diverging.sum())
+    runs = int(np.sum(diverging[:, 1:] & ~diverging[:, :-1]) + np.sum(diverging[:, 0]))
+    min_offset = max(0.5 - tail, num_se * 0.5 / np.sqrt(runs))
+    found = []
+    for name, var in dt["posterior"].data_vars.items():
+        values = np.asarray(var.values, float)
+        if values.shape[:2] != diverging.shape or values[0, 0].size > DIVERGENCE_MAX_ELEMENTS:
+            continue
+        flat = values.reshape(values.shape[0] * values.shape[1], -1)
+        for index in range(flat.shape[1]):
+            column = flat[:, index]
+            if not np.all(np.isfinite(column)):
+                continue
+            ranks = (np.argsort(np.argsort(column)) + 0.5) / column.size
+            median = float(np.median(ranks[diverging.reshape(-1)]))
+            if abs(median - 0.5) <= min_offset:
+                continue
+            label = name if flat.shape[1] == 1 else f"{name}[{index}]"
+            found.append({"parameter": label, "side": "small" if median < 0.5 else "large",
+                          "median_rank": median, "divergences": count,
+                          "divergent_runs": runs})
+    return found
+
+
+def divergence_location_warning(where: dict[str, Any]) -> str:
+    """The warning for one entry of :func:`divergence_locations`."""
+    text = (f"the divergent transitions concentrate at {where['side']} values of "
+            f"{where['parameter']} (their median lies at the {100 * where['median_rank']:.0f}th "
+            "percentile of its draws): the posterior's geometry is hardest there")
+    name = where["parameter"].split("[")[0]
+    if where["side"] == "small" and name == "sigma":
+        text += (". A sensor noise sd near 0 is a funnel: there the network interpolates the "
+                 "readings. If the noise sd is known, give it as a number ([data] noise = ...); "
+                 "otherwise give its prior less mass near 0, or add readings")
+    elif where["side"] == "small" and name.startswith("sigma"):
+        text += ". A scale near 0 is a funnel: give its prior less mass near 0"
+    return text
 
 
 def bfmi_per_chain(dt: xr.DataTree) -> list[float] | None:
