@@ -22,6 +22,7 @@ from bpinn.reference.mol import (  # noqa: E402
     heat_mol,
     mol_grid,
     reaction_diffusion_mol,
+    reaction_diffusion_steady,
 )
 
 ORDER_TOLERANCE = 0.3
@@ -321,3 +322,73 @@ def test_errors_name_the_argument():
         reaction_diffusion_mol(pts, 0.1, 1.0, jnp.sin, reaction="quadratic", **settings)
     with pytest.raises(ValueError, match=r"k must be a scalar"):
         reaction_diffusion_mol(pts, 0.1, [1.0, 2.0], jnp.sin, **settings)
+
+
+# ---- steady reaction-diffusion by Newton -------------------------------------------------------
+# -D u'' - k tanh(u) = f on [-0.7, 0.7] with u = sin(6x)^3 (the diffusion_reaction_tanh case):
+# the manufactured source comes from the package's steady operator, so the sign conventions are
+# the package's. D = 0.01 and k = 0.7 make the linearised operator indefinite (D pi^2 / L^2 is
+# about 0.05 < k), the hard case for Newton.
+STEADY_INTERVAL, STEADY_D, STEADY_K = (-0.7, 0.7), 0.01, 0.7
+_STEADY_PDE = reaction_diffusion(Domain(space=(STEADY_INTERVAL,)), reaction="tanh")
+
+
+def _steady_exact(z):
+    return jnp.sin(6.0 * z[0]) ** 3
+
+
+def _steady_source(x, coeffs=None):
+    coeffs = coeffs or {"D": STEADY_D, "k": STEADY_K}
+    return jax.vmap(lambda xi: _STEADY_PDE.operator(_steady_exact, xi[None], coeffs))(x)
+
+
+def _steady_solve(points, num_cells, D=STEADY_D, k=STEADY_K, **kw):
+    ends = tuple(float(np.sin(6.0 * x) ** 3) for x in STEADY_INTERVAL)
+    return reaction_diffusion_steady(points, D, k, reaction="tanh", interval=STEADY_INTERVAL,
+                                     boundary_values=ends, source=_steady_source,
+                                     num_cells=num_cells, **kw)
+
+
+def test_steady_newton_is_second_order_in_space():
+    points = np.random.default_rng(8).uniform(-0.7, 0.7, (25, 1))
+    exact = np.sin(6.0 * points[:, 0]) ** 3
+    errors = [float(np.max(np.abs(_steady_solve(points, n) - exact))) for n in (32, 64, 128)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    np.testing.assert_allclose(orders, 2.0, atol=ORDER_TOLERANCE)
+
+
+def test_steady_gradient_is_the_derivative_of_the_discrete_solution():
+    """Implicit derivatives (custom_root) against a difference quotient of the same solver."""
+    points = np.linspace(-0.6, 0.6, 7)[:, None]
+    weights = np.random.default_rng(9).normal(size=7)
+
+    def functional(k):
+        return jnp.dot(weights, _steady_solve(points, 64, k=k))
+
+    functional = jax.jit(functional)
+    grad = float(jax.grad(functional)(STEADY_K))
+    fd = float(_fourth_order_difference(functional, STEADY_K, 1e-4))
+    assert grad == pytest.approx(fd, rel=1e-6, abs=1e-10)
+
+
+def test_steady_returns_nan_where_newton_has_not_converged():
+    points = np.array([[0.1]])
+    assert bool(jnp.all(jnp.isfinite(_steady_solve(points, 64))))
+    assert bool(jnp.all(jnp.isnan(_steady_solve(points, 64, newton_steps=1))))
+
+
+def test_steady_registry_forward_and_its_refusals():
+    from bpinn.reference.registry import reference_solver
+
+    solver = reference_solver("reaction_diffusion")
+    domain = Domain(space=(STEADY_INTERVAL,))
+    points = np.array([[-0.3], [0.2]])
+    forward = solver.forward(domain, points, boundary_values=_steady_exact,
+                             source=lambda z, c: _steady_source(z, c)[0],
+                             options={"reaction": "tanh"}, num_cells=128)
+    u = forward({"D": STEADY_D, "k": STEADY_K, "sigma": 0.1})
+    np.testing.assert_allclose(u, np.sin(6.0 * points[:, 0]) ** 3, atol=2e-3)
+    with pytest.raises(ValueError, match="needs Dirichlet ends"):
+        solver.forward(domain, points, boundary="periodic", boundary_values=None)
+    with pytest.raises(ValueError, match="covers 1-D space"):
+        solver.forward(Domain(space=((0.0, 1.0), (0.0, 1.0))), np.array([[0.5, 0.5]]))

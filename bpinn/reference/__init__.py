@@ -19,7 +19,8 @@ Modules
     Method of lines in 1-D, second order in space and time (Crank-Nicolson diffusion, Heun for
     the rest), ``lax.scan`` in time, cubic interpolation to the requested points:
     ``heat_mol`` (with a source), ``reaction_diffusion_mol`` (all reaction kinds),
-    ``burgers_mol``; ``mol_grid`` gives the nodes.
+    ``burgers_mol``; ``mol_grid`` gives the nodes. ``reaction_diffusion_steady``: the steady
+    1-D problem with Dirichlet ends on the same grid, by damped Newton (implicit derivatives).
 :mod:`bpinn.reference.registry`
     ``reference_solver(pde_name)`` and ``available_reference_solvers()``: which PDE names have
     a reference solver; ``ReferenceSolver.forward(domain, points, initial=..., ...)`` and
@@ -27,7 +28,7 @@ Modules
     sensor data and for a classical Bayesian inversion over the coefficients.
 
 Not provided: the cubic (nonlinear) Schrodinger equation, advection-diffusion, steady
-reaction-diffusion, and method-of-lines solvers in 2-D space.
+reaction-diffusion in 2-D, and method-of-lines solvers in 2-D space.
 
 Examples
 --------
@@ -41,7 +42,13 @@ True
 """
 
 from bpinn.reference.heat import heat_sine_coefficients, heat_sine_series
-from bpinn.reference.mol import burgers_mol, heat_mol, mol_grid, reaction_diffusion_mol
+from bpinn.reference.mol import (
+    burgers_mol,
+    heat_mol,
+    mol_grid,
+    reaction_diffusion_mol,
+    reaction_diffusion_steady,
+)
 from bpinn.reference.registry import (
     REFERENCE_SOLVERS,
     ReferenceSolver,
@@ -71,6 +78,7 @@ __all__ = [
     "poisson_spectral",
     "problem_forward",
     "reaction_diffusion_mol",
+    "reaction_diffusion_steady",
     "reference_solver",
     "schrodinger_spectral",
     "spectral_grid",

@@ -5,7 +5,9 @@ Solvers, with the sign conventions and coefficient names of :mod:`bpinn.models.p
 * :func:`heat_mol`: ``u_t = D u_xx + f(x, t)``;
 * :func:`reaction_diffusion_mol`: ``u_t = D u_xx + k R(u) + f(x, t)`` with ``R`` one of
   ``bpinn.models.pdes.REACTION_TERMS`` (logistic, cubic, tanh, linear);
-* :func:`burgers_mol`: ``u_t + u u_x = nu u_xx + f(x, t)``.
+* :func:`burgers_mol`: ``u_t + u u_x = nu u_xx + f(x, t)``;
+* :func:`reaction_diffusion_steady`: the steady ``-D u_xx - k R(u) = f(x)``, by Newton's method
+  on the same grid (no time stepping).
 
 Space: a uniform grid of ``num_cells`` cells on ``[a, b]`` (:func:`mol_grid`), the three-point
 Laplacian and, for Burgers, the central difference of the flux ``(u^2 / 2)_x``; both second
@@ -47,7 +49,14 @@ from jax import lax
 from bpinn.models.pdes import REACTION_TERMS
 from bpinn.reference._transforms import dst1
 
-__all__ = ["BOUNDARY_KINDS", "burgers_mol", "heat_mol", "mol_grid", "reaction_diffusion_mol"]
+__all__ = [
+    "BOUNDARY_KINDS",
+    "burgers_mol",
+    "heat_mol",
+    "mol_grid",
+    "reaction_diffusion_mol",
+    "reaction_diffusion_steady",
+]
 
 BOUNDARY_KINDS = ("dirichlet", "periodic")
 
@@ -526,3 +535,135 @@ for _solver in (heat_mol, reaction_diffusion_mol, burgers_mol):
         "    {shared}\n", _SHARED_PARAMETERS.lstrip("\n") + "\n"
     )
 del _solver
+
+
+# ---------------------------------------------------------------------------------------------
+# Steady problems: Newton's method on the same grid
+# ---------------------------------------------------------------------------------------------
+
+NEWTON_STEPS = 40
+# Damped Newton: each step takes the best of these fractions of the Newton step (smallest
+# residual), so a start far from the solution does not overshoot into another branch.
+NEWTON_STEP_FRACTIONS = tuple(0.5**j for j in range(6))
+# Converged when max |F| <= tol * scale, F the discrete residual in the units of f, scale the
+# size of its terms (1 + max |f| + |k| max |R(u)| + 4 |D| max |u| / dx^2) and tol the larger of
+# NEWTON_TOL and 1000 machine epsilons (float32 runs cannot reach 1e-8). Newton converges
+# quadratically to round-off (1e-13 in float64 on the tests' cases); a start that does not
+# converge stalls orders of magnitude above this.
+NEWTON_TOL = 1e-8
+
+
+def reaction_diffusion_steady(
+    points,
+    D,
+    k,
+    *,
+    reaction: str = "logistic",
+    interval,
+    boundary_values=0.0,
+    source: Callable[[jnp.ndarray], jnp.ndarray] | None = None,
+    num_cells: int = 128,
+    newton_steps: int = NEWTON_STEPS,
+) -> jnp.ndarray:
+    """Steady reaction-diffusion ``-D u_xx - k R(u) = f(x)`` with Dirichlet ends, by Newton.
+
+    The three-point Laplacian on :func:`mol_grid` (second order), solved for the interior nodes
+    by damped Newton from the straight line between the boundary values, with dense Jacobian
+    solves. Derivatives in ``D``, ``k`` and whatever ``source`` closes over are implicit
+    (``jax.lax.custom_root``): exact for the discrete solution and cheap, whatever the number of
+    Newton steps. The solution is interpolated to ``points`` by 4-point Lagrange polynomials.
+
+    A nonlinear boundary-value problem can have several solutions, or none: this returns the
+    one Newton reaches from the straight line, and NaN everywhere when it has not converged
+    (``NEWTON_TOL``), so that an inversion treats such coefficients as impossible rather than
+    fitting an unconverged iterate.
+
+    Parameters
+    ----------
+    points : array of shape (num_points, 1)
+        Positions ``x`` in ``interval``.
+    D, k : scalar
+        Diffusivity and reaction rate. May be traced.
+    reaction : str, keyword-only
+        A key of ``bpinn.models.pdes.REACTION_TERMS``.
+    interval : (a, b), keyword-only
+    boundary_values : number or pair, keyword-only, default 0.0
+        ``u(a)`` and ``u(b)`` (one number for both, or a pair). May be traced.
+    source : callable, keyword-only, optional
+        Vectorised ``f(x)`` over the grid nodes.
+    num_cells : int, keyword-only, default 128
+    newton_steps : int, keyword-only, default ``NEWTON_STEPS``
+
+    Returns
+    -------
+    jax.Array of shape (num_points,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> u = reaction_diffusion_steady(np.array([[0.5]]), 1.0, 0.0, reaction="linear",
+    ...                               interval=(0.0, 1.0), source=lambda x: 2.0 + 0.0 * x)
+    >>> round(float(u[0]), 6)  # -u'' = 2, u(0) = u(1) = 0: u = x (1 - x)
+    0.25
+    """
+    caller = "reaction_diffusion_steady"
+    if not isinstance(reaction, str) or reaction not in REACTION_TERMS:
+        raise ValueError(
+            f"{caller}: reaction must be one of {sorted(REACTION_TERMS)}, got {reaction!r}"
+        )
+    react = REACTION_TERMS[reaction][0]
+    a, b = _check_pair(interval, "interval", caller)
+    num_cells = _check_count(num_cells, "num_cells", 4, caller)
+    newton_steps = _check_count(newton_steps, "newton_steps", 1, caller)
+    points = jnp.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 1:
+        raise ValueError(f"{caller}: points must have shape (num_points, 1) with column x, "
+                         f"got shape {points.shape}")
+    if not isinstance(boundary_values, tuple | list):
+        boundary_values = (boundary_values, boundary_values)
+    if len(boundary_values) != 2:
+        raise ValueError(f"{caller}: boundary_values must be one number or a pair (u(a), u(b)), "
+                         f"got {boundary_values!r}")
+    g_a, g_b = (_check_scalar(v, "boundary value", caller) for v in boundary_values)
+    D, k = _check_scalar(D, "D", caller), _check_scalar(k, "k", caller)
+
+    x = jnp.asarray(mol_grid((a, b), num_cells))
+    dx = (b - a) / num_cells
+    interior = x[1:-1]
+    f = jnp.zeros_like(interior) if source is None else jnp.asarray(source(interior))
+    f = jnp.broadcast_to(f, interior.shape)
+    second_difference = (jnp.diag(jnp.full(num_cells - 1, -2.0)) + jnp.eye(num_cells - 1, k=1)
+                         + jnp.eye(num_cells - 1, k=-1)) / dx**2
+    from_ends = jnp.zeros(num_cells - 1).at[0].set(g_a / dx**2).at[-1].add(g_b / dx**2)
+
+    def residual(u):
+        return -D * (second_difference @ u + from_ends) - k * react(u) - f
+
+    def jacobian(u):
+        return -D * second_difference - k * jnp.diag(jax.vmap(jax.grad(react))(u))
+
+    fractions = jnp.asarray(NEWTON_STEP_FRACTIONS)
+
+    def newton(residual_fn, start):
+        def step(_, u):
+            direction = jnp.linalg.solve(jacobian(u), residual_fn(u))
+            candidates = u[None] - fractions[:, None] * direction[None]
+            size = jax.vmap(lambda c: jnp.sum(residual_fn(c) ** 2))(candidates)
+            size = jnp.where(jnp.isfinite(size), size, jnp.inf)
+            return candidates[jnp.argmin(size)]
+
+        return lax.fori_loop(0, newton_steps, step, start)
+
+    def tangent_solve(linear_fn, rhs):
+        return jnp.linalg.solve(jax.jacobian(linear_fn)(rhs), rhs)
+
+    start = g_a + (g_b - g_a) * (interior - a) / (b - a)
+    u = lax.custom_root(residual, start, newton, tangent_solve)
+    scale = (1.0 + jnp.max(jnp.abs(f)) + jnp.abs(k) * jnp.max(jnp.abs(react(u)))
+             + 4.0 * jnp.abs(D) * jnp.max(jnp.abs(u)) / dx**2)
+    tol = max(NEWTON_TOL, 1000.0 * float(jnp.finfo(u.dtype).eps))
+    converged = jnp.max(jnp.abs(residual(u))) <= tol * scale
+    nodes = jnp.concatenate([g_a[None], u, g_b[None]])
+    index, weights = _cubic_stencil((points[:, 0] - a) / dx, num_cells + 1, periodic=False)
+    values = jnp.sum(nodes[index] * weights, axis=-1)
+    return jnp.where(converged, values, jnp.nan)

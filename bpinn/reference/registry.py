@@ -28,7 +28,12 @@ import numpy as np
 
 from bpinn.models.pdes import make_pde
 from bpinn.models.problem import Domain, zero_source
-from bpinn.reference.mol import burgers_mol, heat_mol, reaction_diffusion_mol
+from bpinn.reference.mol import (
+    burgers_mol,
+    heat_mol,
+    reaction_diffusion_mol,
+    reaction_diffusion_steady,
+)
 from bpinn.reference.spectral import advection_spectral, heat_spectral, poisson_spectral
 
 __all__ = [
@@ -97,9 +102,10 @@ class ReferenceSolver:
             ``source(z, coeffs) -> scalar``, the right-hand side ``f``.
         options : mapping, keyword-only, optional
             PDE options as for ``make_pde`` (e.g. ``{"reaction": "cubic"}``).
-        method : "auto", "spectral" or "mol", keyword-only
+        method : "auto", "spectral", "mol" or "newton", keyword-only
             Only heat has a choice: "auto" takes the exact spectral series unless a source or
-            time-dependent boundary values need the method of lines.
+            time-dependent boundary values need the method of lines. Steady reaction-diffusion
+            is solved by Newton's method ("newton").
         grid_shape : int or tuple, keyword-only, default 64
             Spectral nodes per axis.
         num_cells, num_steps : int, keyword-only, defaults 128 and 400
@@ -383,6 +389,8 @@ def _build_poisson(settings: _Settings):
 
 
 def _build_reaction_diffusion(settings: _Settings):
+    if not settings.domain.has_time:
+        return _build_steady_reaction_diffusion(settings)
     _check_method(settings, ("mol",), "reaction_diffusion")
     reaction = settings.options["reaction"]
     arguments = _mol_arguments(settings, "reaction_diffusion")
@@ -390,6 +398,32 @@ def _build_reaction_diffusion(settings: _Settings):
         settings.points, coeffs["D"], coeffs["k"], reaction=reaction,
         source=_mol_source(settings, coeffs), **arguments,
     )
+
+
+def _build_steady_reaction_diffusion(settings: _Settings):
+    name = "steady reaction_diffusion"
+    _check_method(settings, ("newton",), name)
+    domain = settings.domain
+    if domain.space_dims != 1:
+        raise ValueError(f"the {name} reference solver covers 1-D space; got {domain!r}")
+    (kind,) = _boundary_kinds(settings, "dirichlet")
+    if kind != "dirichlet":
+        raise ValueError(f"the {name} reference solver needs Dirichlet ends, got {kind!r}")
+    a, b = domain.space[0]
+    ends = tuple(_pointwise(g, "boundary_values", name)(jnp.array([face]))
+                 for g, face in zip(_dirichlet_pair(settings), (a, b), strict=True))
+    reaction = settings.options["reaction"]
+
+    def solve(coeffs):
+        source = None
+        if settings.source is not None:
+            def source(x):
+                return jax.vmap(lambda xi: settings.source(xi[None], coeffs))(x)
+        return reaction_diffusion_steady(
+            settings.points, coeffs["D"], coeffs["k"], reaction=reaction, interval=(a, b),
+            boundary_values=ends, source=source, num_cells=settings.num_cells)
+
+    return solve
 
 
 def _build_burgers(settings: _Settings):
@@ -427,7 +461,9 @@ REFERENCE_SOLVERS: dict[str, ReferenceSolver] = {
             "reaction_diffusion",
             "IMEX method of lines, Crank-Nicolson diffusion + Heun reaction "
             "(reaction_diffusion_mol)",
-            "1-D with time, every reaction kind, periodic or Dirichlet g(t), source f(x, t)",
+            "1-D with time, every reaction kind, periodic or Dirichlet g(t), source f(x, t); "
+            "steady 1-D with Dirichlet ends and source f(x) by damped Newton on the same grid "
+            "(reaction_diffusion_steady)",
             _build_reaction_diffusion,
         ),
         ReferenceSolver(
