@@ -2,10 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 # Test workers (pytest-xdist). Each worker is a process of its own with JAX's threads, so more
-# workers than cores only adds contention. Serial (0) by default: in one of three clean-clone
-# runs with 2 workers the checkpoint test's Ctrl-C was lost (docs/benchmarks.md); until that is
-# understood, `make test TEST_WORKERS=2` is the faster opt-in.
-TEST_WORKERS ?= 0
+# workers than cores only adds contention; `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint clean

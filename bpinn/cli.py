@@ -7,10 +7,8 @@ Exit status 2 on bad input.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -121,10 +119,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def _error(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -169,7 +163,7 @@ def _check_outdir(outdir: Path, overwrite: bool, resume: bool = False,
 
 
 def _cmd_run(args) -> int:
-    from bpinn.utils import configure_jax
+    from bpinn.utils import configure_jax, interrupt_handling
 
     configure_jax()
     from bpinn.checkpoint import CHECKPOINT_DIRNAME
@@ -189,22 +183,8 @@ def _cmd_run(args) -> int:
     created = not outdir.exists()
     overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                  "num_chains": args.num_chains}
-    with _sigterm_as_interrupt():
+    with interrupt_handling():
         return _run_and_write(args, outdir, checkpoint_dir, created, overrides)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """A pre-empted machine sends SIGTERM before it kills: stop like Ctrl-C, with the message."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_and_write(args, outdir: Path, checkpoint_dir: Path, created: bool, overrides: dict
@@ -215,6 +195,7 @@ def _run_and_write(args, outdir: Path, checkpoint_dir: Path, created: bool, over
     from bpinn.data import DataError
     from bpinn.diagnostics import format_identifiability
     from bpinn.inference.results import format_summary, write_results
+    from bpinn.utils import check_interrupt
 
     source = args.config if args.config is not None else f"--from {args.from_results}"
     try:
@@ -229,6 +210,7 @@ def _run_and_write(args, outdir: Path, checkpoint_dir: Path, created: bool, over
             result = run(args.config, outdir=None, seed=args.seed, method=args.method,
                          overrides=overrides, progress=not args.quiet,
                          checkpoint_dir=checkpoint_dir)
+        check_interrupt()  # a Ctrl-C that library code swallowed still stops the run
     except (ConfigError, DataError, CheckpointError) as err:
         return _error(str(err))
     except MAPError as err:
@@ -361,7 +343,7 @@ def _cmd_identify(args) -> int:
 def _cmd_calibrate(args) -> int:
     from bpinn.calibration import calibrate, plot_calibration
     from bpinn.config import ConfigError
-    from bpinn.utils import atomic_write_bytes
+    from bpinn.utils import atomic_write_bytes, check_interrupt, interrupt_handling
 
     outdir = args.outdir or Path("results") / f"calibration_{args.config.resolve().parent.name}"
     if args.shard is not None and args.overwrite:
@@ -379,11 +361,13 @@ def _cmd_calibrate(args) -> int:
     overrides = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                  "num_chains": args.num_chains}
     try:
-        result = calibrate(args.config, num_datasets=args.datasets, method=args.method,
-                           truth=args.truth, seed=args.seed, jobs=args.jobs,
-                           with_reference=args.with_reference, overrides=overrides,
-                           progress=not args.quiet, checkpoint_dir=checkpoint_dir,
-                           shard=args.shard)
+        with interrupt_handling():
+            result = calibrate(args.config, num_datasets=args.datasets, method=args.method,
+                               truth=args.truth, seed=args.seed, jobs=args.jobs,
+                               with_reference=args.with_reference, overrides=overrides,
+                               progress=not args.quiet, checkpoint_dir=checkpoint_dir,
+                               shard=args.shard)
+            check_interrupt()
     except ConfigError as err:
         return _error(str(err))
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
-"""Small shared helpers: JAX set-up, progress bars, timing, module:function references, atomic
-writes."""
+"""Small shared helpers: JAX set-up, progress bars, interrupts, timing, module:function
+references, atomic writes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +91,48 @@ def progress_bar(*, total: int, desc: str, enabled: bool):
         yield bar
     finally:
         bar.close()
+
+
+# Set by the handler ``interrupt_handling`` installs and read at the safe points (after every
+# compiled chunk, after a run returns): a KeyboardInterrupt raised inside library code can be
+# caught there and lost, and a run must still stop as the user asked.
+_interrupt_requested = threading.Event()
+
+
+def _request_interrupt(signum, frame):
+    _interrupt_requested.set()
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def check_interrupt() -> None:
+    """Raise ``KeyboardInterrupt`` if Ctrl-C or SIGTERM arrived under ``interrupt_handling``,
+    even when the exception its handler raised was swallowed on the way."""
+    if _interrupt_requested.is_set():
+        raise KeyboardInterrupt("interrupt requested")
+
+
+@contextlib.contextmanager
+def interrupt_handling():
+    """Stop on Ctrl-C (SIGINT) and on SIGTERM, which a pre-empted machine sends before it kills,
+    in the same way: a ``KeyboardInterrupt`` now, and again from ``check_interrupt`` at the next
+    safe point. SIGINT is left alone where it is ignored (a background job's) or handled by
+    someone else; outside the main thread signals are left alone entirely."""
+    _interrupt_requested.clear()
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            current = signal.getsignal(signum)
+            if signum == signal.SIGINT and current is not signal.default_int_handler:
+                continue
+            previous[signum] = signal.signal(signum, _request_interrupt)
+    except ValueError:  # not the main thread
+        previous = {}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _interrupt_requested.clear()
 
 
 class Timer:

@@ -372,10 +372,85 @@ def test_sigterm_during_a_run_stops_it_like_ctrl_c():
     import os
     import signal
 
-    from bpinn.cli import _sigterm_as_interrupt
+    from bpinn.utils import interrupt_handling
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), _sigterm_as_interrupt():
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), interrupt_handling():
         os.kill(os.getpid(), signal.SIGTERM)
         signal.sigtimedwait([], 1.0)  # let the handler run
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _swallowed_ctrl_c():
+    """Ctrl-C whose KeyboardInterrupt some library code catches and drops."""
+    import os
+    import signal
+
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.sigtimedwait([], 1.0)
+    except KeyboardInterrupt:
+        pass
+
+
+@pytest.fixture
+def python_sigint_handler():
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_swallowed_ctrl_c_still_stops_sampling_after_the_chunk(python_sigint_handler):
+    import jax.numpy as jnp
+
+    from bpinn.inference.target import chunked_scan
+    from bpinn.utils import check_interrupt, interrupt_handling
+
+    chunks_run = []
+
+    def step(carry, x):
+        return carry + x, carry
+
+    def after_chunk(carry, out):
+        chunks_run.append(int(carry))
+        if len(chunks_run) == 1:
+            _swallowed_ctrl_c()
+        return ""
+
+    with pytest.raises(KeyboardInterrupt), interrupt_handling():
+        chunked_scan(step, jnp.zeros(()), jnp.ones(5), length=5, chunk_size=1, desc="t",
+                     progress=False, postfix_fn=after_chunk)
+    assert chunks_run == [1]  # stopped at the first safe point, not at the end
+    check_interrupt()  # the request ends with the handling: nothing left over to raise
+
+
+def test_a_ctrl_c_swallowed_after_the_last_chunk_still_ends_the_cli_run(
+        heat_case, tmp_path, monkeypatch, capsys, python_sigint_handler):
+    import bpinn.api
+
+    def run_then_swallow(*args, **kwargs):
+        _swallowed_ctrl_c()  # as if it arrived while the results were being assembled
+        return None
+
+    monkeypatch.setattr(bpinn.api, "run", run_then_swallow)
+    outdir = tmp_path / "out"
+    code = main(["run", str(heat_case()), "-o", str(outdir), "--quiet", "--no-report"])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (outdir / "posterior.nc").exists()
+
+
+def test_an_ignored_sigint_is_left_ignored():
+    # A background job's SIGINT is ignored by its shell; bpinn must not start catching it.
+    import signal
+
+    from bpinn.utils import interrupt_handling
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt_handling():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -19,7 +19,7 @@ from numpyro.infer import init_to_median
 from numpyro.infer.util import initialize_model, potential_energy, unconstrain_fn
 
 from bpinn import checkpoint
-from bpinn.utils import progress_bar
+from bpinn.utils import check_interrupt, progress_bar
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,6 +176,7 @@ def chunked_scan(
             if postfix_fn is not None:
                 bar.set_postfix_str(postfix_fn(carry, out))
             bar.update(stop - start)
+            check_interrupt()  # after the save: a resumed run continues from this chunk
     return carry, outputs, compile_seconds
 
 
