@@ -91,9 +91,9 @@ class InferenceSettings:
     # nuts: "marginal" integrates the output layer out (bpinn.inference.marginal); "auto" does
     # so where the model allows it (linear PDE, Gaussian readings)
     output_layer: str = "auto"
-    # nuts: the prior the physics terms imply on the coefficients (bpinn.inference.
-    # implicit_prior): "measured" reports its slope, "corrected" also removes it, "auto"
-    # corrects wherever a coefficient is unknown
+    # the prior the physics terms imply on the coefficients (bpinn.inference.implicit_prior;
+    # the methods whose Method.implicit_prior is "removed"): "measured" reports its slope,
+    # "corrected" also removes it, "auto" corrects wherever a coefficient is unknown
     implicit_prior: str = "auto"
     # values per coefficient, on either side of the MAP, where its slope is also measured
     # (implicit_prior.profile_points; 4 is a good start); 0: at the MAP only (a first-order
@@ -392,9 +392,6 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
     if settings.implicit_prior not in IMPLICIT_PRIOR_MODES:
         _fail(p("implicit_prior"),
               f"unknown value {_show(settings.implicit_prior)}; valid: {IMPLICIT_PRIOR_MODES}")
-    if settings.implicit_prior in ("measured", "corrected") and settings.method != "nuts":
-        _fail(p("implicit_prior"), f"{settings.implicit_prior!r} is supported by method 'nuts' "
-              f"only, not {settings.method!r}; use 'auto' or 'ignored'")
     if not settings.target_acceptance < 1:
         _fail(p("target_acceptance"), f"must be in (0, 1), got {settings.target_acceptance}")
     steady = isinstance(raw.get("domain"), dict) and raw["domain"].get("t") is None

@@ -10,6 +10,7 @@ with an sd between 0.7 and 1.5 times the exact one.
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ from bpinn.api import checked_method, prepare
 from bpinn.config import ConfigError, load_config
 from bpinn.inference import implicit_prior
 from bpinn.inference.laplace import location_scale_terms
-from bpinn.inference.methods import get_method
+from bpinn.inference.methods import KEPT_LIMITATION, REMOVING_METHODS, get_method, method_names
 from bpinn.inference.results import _implicit_prior_lines
 from bpinn.inference.target import make_target
 
@@ -69,6 +70,50 @@ def test_first_order_correction_is_a_straight_line(tiny):
         np.testing.assert_allclose(corrected.logdensity_fn(moved) - target.logdensity_fn(moved),
                                    40.0 * step, rtol=1e-12)
     assert corrected.correction(jnp.stack([position] * 3)[None]).shape == (1, 3)
+
+
+def _measured_at(at: float, slope: float, indices) -> implicit_prior.ImplicitPrior:
+    """A stand-in measurement: slope only at the MAP (first order), one coordinate."""
+    return implicit_prior.ImplicitPrior(
+        names=("D",), indices=np.asarray(indices), at=np.array([at]), slope=np.array([slope]),
+        mcse=np.array([1.0]), points=np.array([[at]]), axis=np.array([-1]),
+        point_slopes=np.array([[slope]]), point_mcse=np.array([[1.0]]))
+
+
+def test_a_removal_gives_every_method_the_corrected_target_and_its_record(tiny):
+    """What nuts, hmc, mclmc, pathfinder and whitened SVI share: the corrected target is the
+    base target in every respect but the log density, and the record is the same."""
+    _, target, position = tiny
+    index = np.arange(*target.site_slices["D"])
+    implied = _measured_at(float(position[index][0]), -40.0, index)
+    corrected = implicit_prior.Removal("corrected", implied, 2.5).applied_to(target)
+    assert corrected.site_slices is target.site_slices and corrected.dim == target.dim
+    assert corrected.constrained(position)["D"] == target.constrained(position)["D"]
+    moved = position.at[index].add(0.1)
+    np.testing.assert_allclose(corrected.logdensity_fn(moved) - target.logdensity_fn(moved),
+                               4.0, rtol=1e-12)
+    assert implicit_prior.Removal("measured", implied).applied_to(target) is target
+    assert implicit_prior.Removal("ignored").applied_to(target) is target
+
+    draws = position + 0.01 * jax.random.normal(jax.random.key(0), (2, 50, target.dim))
+    info, timing = {}, {}
+    implicit_prior.record(implicit_prior.Removal("corrected", implied, 2.5), info, timing, draws)
+    row = info["implicit_prior"]["coefficients"]["D"]
+    assert info["implicit_prior"]["mode"] == "corrected" and timing == {"implicit_prior_s": 2.5}
+    assert row["shift_in_sds"] == pytest.approx(-40.0 * float(np.std(draws[..., index])))
+    info, timing = {}, {}
+    implicit_prior.record(implicit_prior.Removal("ignored"), info, timing, draws)
+    assert info == {"implicit_prior": {"mode": "ignored"}} and timing == {}
+
+
+def test_auto_ignores_the_implied_prior_where_the_method_cannot_remove_it(tiny):
+    model, target, _ = tiny
+    ctx = SimpleNamespace(model=model, target=target,
+                          settings=SimpleNamespace(implicit_prior="auto"))
+    removal = implicit_prior.for_method(jax.random.key(0), ctx, unsupported="a reason")
+    assert removal == implicit_prior.Removal("ignored (auto: a reason)")
+    ctx.settings.implicit_prior = "ignored"
+    assert implicit_prior.for_method(jax.random.key(0), ctx) == implicit_prior.Removal("ignored")
 
 
 def test_profile_correction_integrates_the_interpolated_slope():
@@ -171,8 +216,25 @@ def test_bad_implicit_prior_settings_are_refused(heat_case):
     with pytest.raises(ConfigError, match=r"implicit_prior.*valid: \('auto', 'ignored', "
                                           r"'measured', 'corrected'\)"):
         load_config(heat_case(inference={"implicit_prior": "remove"}))
-    with pytest.raises(ConfigError, match="supported by method 'nuts' only, not 'hmc'"):
-        load_config(heat_case(inference={"implicit_prior": "corrected", "method": "hmc"}))
+    # a method that keeps the implied prior refuses an explicit correction before any work
+    kept = load_config(heat_case(inference={"implicit_prior": "corrected", "method": "laplace"}))
+    with pytest.raises(ValueError, match=r"implicit_prior = 'corrected': method 'laplace' "
+                                         r"cannot use it.*nuts, hmc, mclmc, pathfinder"):
+        checked_method(prepare(kept), kept.inference)
+    raw = load_config(heat_case(inference={"implicit_prior": "measured", "method": "svi_lowrank",
+                                           "svi_coordinates": "raw"}))
+    with pytest.raises(ValueError, match="svi_coordinates = 'raw'"):
+        checked_method(prepare(raw), raw.inference)
+    # the list the messages name is the methods' own statement
+    assert {n for n in method_names() if get_method(n).implicit_prior == "removed"} == set(
+        REMOVING_METHODS)
+    for name in method_names():
+        kept = get_method(name).implicit_prior == "kept"
+        assert (KEPT_LIMITATION in get_method(name).limitations) == kept, name
+    for method in REMOVING_METHODS:
+        removing = load_config(heat_case(inference={"implicit_prior": "corrected",
+                                                    "method": method}))
+        assert checked_method(prepare(removing), removing.inference).implicit_prior == "removed"
     # nothing unknown to correct: refused by the method check, before the MAP fit
     known = load_config(heat_case(
         ('D = { prior = "LogNormal", loc = -2.995732273553991, scale = 1.0 }', "D = 0.07"),

@@ -63,8 +63,9 @@ def gaussian_context(chain_init: str) -> MethodContext:
     """A ``MethodContext`` for ``correlated_model`` with every MAP fit at its exact mode."""
     target = make_target(jax.random.key(0), correlated_model)
     mode = target.from_constrained({"theta": MEAN, "scale": jnp.asarray(1.0)})
+    # no network, so no implied prior to measure (ToyModel has no unknown coefficients)
     settings = InferenceSettings(num_chains=4, num_warmup=200, num_samples=400,
-                                 chain_init=chain_init)
+                                 chain_init=chain_init, implicit_prior="ignored")
     positions = jnp.broadcast_to(mode, (settings.num_chains, target.dim))
     fit = MAPResult(position=positions,
                     logdensity=jax.vmap(target.logdensity_fn)(positions),

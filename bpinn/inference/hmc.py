@@ -184,7 +184,9 @@ def run_hmc(
 
 def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``hmc`` method: fixed-length HMC, whitened at the MAP fits like ``nuts``."""
-    inf, target = ctx.settings, ctx.target
+    inf = ctx.settings
+    removal = implicit_prior.for_method(rng_key, ctx)
+    target = removal.applied_to(ctx.target)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
     result, timing = run_hmc(
@@ -205,6 +207,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         "warmup_acceptance": np.asarray(result.warmup_acceptance).tolist(),
         "chain_init": inf.chain_init,
     }
+    implicit_prior.record(removal, info, timing, trace.position)
     return Draws(trace.position, stats, info, timing)
 
 
@@ -229,7 +232,7 @@ METHOD = Method(
     limitations=(
         "the trajectory length is fixed (num_leapfrog_steps x step size): if it is too short "
         "the chain random-walks, which shows only as low ESS and high R-hat",
-        implicit_prior.KEPT_LIMITATION,
     ),
     check=check,
+    implicit_prior="removed",
 )

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -43,6 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bpinn.inference.laplace import location_scale_terms
+from bpinn.inference.marginal import output_marginal
+from bpinn.inference.methods import REMOVING_METHODS
 from bpinn.inference.target import make_target
 
 
@@ -99,8 +102,80 @@ class ImplicitPrior(NamedTuple):
         return out
 
 
+class Removal(NamedTuple):
+    """What one run does about the implied prior: ``mode`` as ``resolve`` states it, the
+    measurement (None where nothing was measured) and the seconds it took."""
+
+    mode: str
+    implied: ImplicitPrior | None = None
+    seconds: float = 0.0
+
+    def applied_to(self, target, indices=None):
+        """``target`` with the implied prior removed when the mode is "corrected" (``indices``:
+        the coefficients' coordinates in ``target``, by default those measured), else as is."""
+        if self.mode != "corrected":
+            return target
+        indices = self.implied.indices if indices is None else indices
+        return Corrected.from_measurement(target, indices, self.implied)
+
+    def info(self, coefficient_draws=None) -> dict:
+        """``method_info["implicit_prior"]``: the mode and, where measured, the measurement with
+        the shift it causes given the draws of the coefficients' unconstrained coordinates."""
+        out = {"mode": self.mode}
+        if self.implied is not None:
+            out["coefficients"] = self.implied.summary(coefficient_draws)
+        return out
+
+
+def for_method(rng_key, ctx, *, marginal="from settings", unsupported: str | None = None
+               ) -> Removal:
+    """Resolve ``ctx.settings.implicit_prior`` for a method and measure where it says so.
+
+    ``marginal``: the method's ``OutputMarginal`` (or None), to measure with the output layer
+    integrated out; by default the one ``[inference] output_layer`` allows, if any.
+    ``unsupported``: why this configuration of the method cannot use a corrected target ("auto"
+    then ignores the implied prior with that reason; ``check_supported`` refuses an explicit
+    setting before that).
+    """
+    mode = resolve(ctx.settings.implicit_prior, ctx.model, ctx.target)
+    if unsupported is not None and mode == "corrected" and ctx.settings.implicit_prior == "auto":
+        mode = f"ignored (auto: {unsupported})"
+    if mode not in ("measured", "corrected"):
+        return Removal(mode)
+    if isinstance(marginal, str):
+        marginal, _ = output_marginal(ctx.model, ctx.target, ctx.settings.output_layer,
+                                      jax.random.fold_in(rng_key, 18))
+    t0 = time.perf_counter()
+    # fold_in, not a split: runs that ignore the implied prior keep their keys
+    implied = measure(jax.random.fold_in(rng_key, 17), ctx.model, ctx.target, ctx.best_map(),
+                      ctx.settings, marginal=marginal, damping=ctx.weight_damping(),
+                      progress=ctx.progress)
+    return Removal(mode, implied, time.perf_counter() - t0)
+
+
+def record(removal: Removal, info: dict, timing: dict, position, indices=None) -> None:
+    """Put ``removal`` into a method's ``info["implicit_prior"]`` (with the shift the
+    measurement causes, given the draws' ``position[..., indices]``; by default the measured
+    coordinates) and the measurement's seconds into ``timing["implicit_prior_s"]``."""
+    implied = removal.implied
+    if implied is not None:
+        indices = implied.indices if indices is None else indices
+        timing["implicit_prior_s"] = removal.seconds
+    info["implicit_prior"] = removal.info(
+        None if implied is None else np.asarray(position)[..., indices])
+
+
+def check_supported(settings, method_name: str, unsupported: str | None) -> None:
+    """Refuse an explicit ``implicit_prior = "measured" | "corrected"`` for a method (or a
+    configuration of it) that samples the posterior with the implied prior left in."""
+    if settings.implicit_prior in ("measured", "corrected") and unsupported is not None:
+        raise ValueError(f"[inference] implicit_prior = {settings.implicit_prior!r}: method "
+                         f"{method_name!r} cannot use it ({unsupported}); use 'auto' or "
+                         f"'ignored', or a method that removes it ({', '.join(REMOVING_METHODS)})")
+
+
 def resolve(mode: str, model, target) -> str:
-    """The ``[inference] implicit_prior`` setting resolved for one ``nuts`` run: "corrected",
+    """The ``[inference] implicit_prior`` setting resolved for one run: "corrected",
     "measured" or "ignored", with the reason after "ignored (auto: ...)" where "auto" chose.
 
     "auto" corrects wherever a coefficient is unknown. The measurement at the MAP alone cost
@@ -193,6 +268,13 @@ class Corrected:
     def dim(self) -> int:
         return self.base.dim
 
+    def __getattr__(self, name):
+        # everything else a method asks of a target (site_slices, constrained, ...) is the
+        # base's: only the log density differs
+        if name.startswith("_") or name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
     def log_z(self, theta):
         """The implied prior's log density at unconstrained ``theta`` (``(..., k)``), relative
         to ``at``, summed over the coordinates."""
@@ -252,13 +334,6 @@ def is_strong(shift_in_sds):
     """Whether a measured shift (a number or an array; NaN is never strong) draws the run's
     warning: the one rule the run's warning and the calibration's warned group share."""
     return np.abs(shift_in_sds) > STRONG_SHIFT_SDS
-
-# The limitation every sampler of the uncorrected posterior states (summary.json, `bpinn methods`).
-KEPT_LIMITATION = (
-    "samples the posterior with the prior the physics terms imply on the coefficients left in "
-    "(only 'nuts' removes it: [inference] implicit_prior): measured 1.3 to 1.9 exact sds low on "
-    "the heat case and the trivial solution on the nonlinear Fisher-KPP case; to cross-check "
-    "'nuts', run it with implicit_prior = 'ignored'")
 
 # Length of the physics-only NUTS run that measures the slope (capped by the run's own
 # num_warmup / num_samples): on the heat case 4 chains x 300 draws give a slope whose Monte

@@ -292,7 +292,9 @@ def run_adjusted_mclmc(
 
 def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``mclmc`` method: adjusted MCLMC, whitened and centred exactly like ``nuts``."""
-    inf, target = ctx.settings, ctx.target
+    inf = ctx.settings
+    removal = implicit_prior.for_method(rng_key, ctx)
+    target = removal.applied_to(ctx.target)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
     max_steps = float(2**inf.max_tree_depth - 1)
@@ -316,6 +318,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
         "num_tuning_integration_steps": np.asarray(result.num_tuning_steps).tolist(),
         "chain_init": inf.chain_init,
     }
+    implicit_prior.record(removal, info, timing, trace.position)
     return Draws(trace.position, stats, info, timing)
 
 
@@ -334,6 +337,6 @@ METHOD = Method(
         "than the approximation are explored by a slower random walk",
         "no energy statistic: the isokinetic dynamics has no Gaussian kinetic energy, so E-BFMI "
         "does not apply",
-        implicit_prior.KEPT_LIMITATION,
     ),
+    implicit_prior="removed",
 )

@@ -34,7 +34,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS
 
-from bpinn.inference import implicit_prior
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.nuts import curvature_preconditioner
 from bpinn.inference.target import Target
@@ -328,6 +327,5 @@ METHOD = Method(
     exact_mcmc=True,
     description="NUTS (numpyro) with the same MAP curvature preconditioning as 'nuts'; "
                 "a cross-check of the default sampler.",
-    limitations=(implicit_prior.KEPT_LIMITATION,),
     check=check,
 )

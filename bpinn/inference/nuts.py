@@ -303,20 +303,13 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     marginal, output_layer = output_marginal(ctx.model, target, inf.output_layer, check_key)
     centers = ctx.chain_centers()
     damping = ctx.weight_damping()
-    implied, implied_mode = None, implicit_prior.resolve(inf.implicit_prior, ctx.model, target)
-    if implied_mode in ("measured", "corrected"):
-        t0 = time.perf_counter()
-        # fold_in, not a fourth split: runs that ignore the implied prior keep their keys
-        implied = implicit_prior.measure(
-            jax.random.fold_in(rng_key, 17), ctx.model, target, ctx.best_map(), inf,
-            marginal=marginal, damping=damping, progress=ctx.progress)
-        implied_s = time.perf_counter() - t0
+    removal = implicit_prior.for_method(rng_key, ctx, marginal=marginal)
+    implied = removal.implied
     if marginal is not None:
         target, centers, damping = marginal, marginal.reduce(centers), marginal.reduce(damping)
     indices = None if implied is None else (
         implied.indices if marginal is None else marginal.reduced_indices(implied.indices))
-    if implied_mode == "corrected":
-        target = implicit_prior.Corrected.from_measurement(target, indices, implied)
+    target = removal.applied_to(target, indices)
     result, timing = run_nuts(
         rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
         max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,
@@ -328,17 +321,14 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
             "output_layer": output_layer}
-    info["implicit_prior"] = {"mode": implied_mode}
-    if implied is not None:
-        timing["implicit_prior_s"] = implied_s
-        info["implicit_prior"]["coefficients"] = implied.summary(position[..., indices])
+    implicit_prior.record(removal, info, timing, position, indices)
     if marginal is not None:
         t0 = time.perf_counter()
         # lp becomes the joint log density of each completed draw, as for every other method
         # (the sampler's own Hamiltonian, ``energy``, is the marginal's).
         reduced = position
         position, stats["lp"] = complete_draws(marginal, complete_key, reduced)
-        if implied_mode == "corrected":
+        if removal.mode == "corrected":
             stats["lp"] = stats["lp"] + target.correction(reduced)
         timing["output_layer_s"] = time.perf_counter() - t0
     return Draws(position, stats, info, timing)
@@ -366,4 +356,5 @@ METHOD = Method(
     exact_mcmc=True,
     description="NUTS (blackjax) whitened by the damped Hessian at the MAP; the default.",
     check=check,
+    implicit_prior="removed",
 )

@@ -102,5 +102,6 @@ METHOD = Method(
     limitations=("not a B-PINN: no network, no physics residual; its accuracy is the solver's "
                  "discretisation error",),
     needs_map=False,
+    implicit_prior="none",
     check=check,
 )

@@ -62,6 +62,7 @@ from numpyro.infer.autoguide import (
     AutoNormal,
 )
 
+from bpinn.inference import implicit_prior
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.nuts import curvature_preconditioner
 from bpinn.inference.target import Target, chunked_scan, concat_outputs
@@ -342,15 +343,20 @@ def laplace_whitening(target: Target, center, *, damping, floor: float) -> White
     """The ``Whitening`` of the damped Hessian at ``center``, as NUTS is preconditioned
     (``nuts.curvature_preconditioner``: ``damping`` on the weights' diagonal, eigenvalues
     floored at ``floor``), re-factored with the coefficients first."""
-    precond = curvature_preconditioner(target, center, damping=damping, floor=floor)
-    covariance = precond.factor @ precond.factor.T
     weights = np.zeros(target.dim, bool)
     if WEIGHT_SITE in target.site_slices:
         weights[slice(*target.site_slices[WEIGHT_SITE])] = True
     order = np.concatenate([np.flatnonzero(~weights), np.flatnonzero(weights)])
-    cholesky = jnp.linalg.cholesky(covariance[np.ix_(order, order)])
-    factor = jnp.zeros_like(cholesky).at[order].set(cholesky)
-    return Whitening(center=center, factor=factor, num_globals=int((~weights).sum()))
+
+    @jax.jit  # one program, as nuts builds its preconditioner, not op by op
+    def factor_at(center, damping):
+        precond = curvature_preconditioner(target, center, damping=damping, floor=floor)
+        covariance = precond.factor @ precond.factor.T
+        cholesky = jnp.linalg.cholesky(covariance[np.ix_(order, order)])
+        return jnp.zeros_like(cholesky).at[order].set(cholesky)
+
+    return Whitening(center=center, factor=factor_at(center, damping),
+                     num_globals=int((~weights).sum()))
 
 
 GLOBALS_SITE = "whitened_globals"
@@ -395,15 +401,19 @@ class SVIProblem(NamedTuple):
     to_flat: Callable
 
 
-def svi_problem(ctx: MethodContext) -> SVIProblem:
-    """The model, start and coordinates for SVI on ``ctx``'s posterior, started at its best MAP.
+def svi_problem(ctx: MethodContext, target: Target | None = None) -> SVIProblem:
+    """The model, start and coordinates for SVI on ``target`` (by default ``ctx.target``; the
+    implied prior's ``Corrected`` one where it is removed), started at ``ctx``'s best MAP.
 
     ``"whitened"``: the guide lives in ``laplace_whitening`` coordinates, where it starts as the
     damped Laplace approximation (means 0, sds 1). ``"raw"``: the B-PINN model's own sites, the
-    guide at the MAP with sds ``INIT_SCALE``.
+    guide at the MAP with sds ``INIT_SCALE``; only ``ctx.target`` can be fitted there.
     """
-    inf, target, center = ctx.settings, ctx.target, ctx.best_map()
+    inf, center = ctx.settings, ctx.best_map()
+    target = ctx.target if target is None else target
     if inf.svi_coordinates == "raw":
+        if target is not ctx.target:
+            raise ValueError(f"svi_coordinates = 'raw': {RAW_KEEPS_IMPLICIT_PRIOR}")
         def to_flat(values):
             return jax.vmap(target.from_constrained)({n: values[n] for n in target.site_slices})
 
@@ -425,10 +435,12 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
     target log density of each draw, comparable with the ``lp`` of NUTS. info holds the thinned
     ELBO trace and ``elbo_convergence``.
     """
-    inf, target = ctx.settings, ctx.target
+    inf = ctx.settings
     fit_key, draw_key = jax.random.split(rng_key)
+    removal = implicit_prior.for_method(rng_key, ctx, unsupported=_svi_unsupported(inf))
+    target = removal.applied_to(ctx.target)
     t0 = time.perf_counter()
-    problem = svi_problem(ctx)
+    problem = svi_problem(ctx, target)
     setup_seconds = time.perf_counter() - t0
     guide = make_guide(problem.model_fn, problem.init_values, init_scale=problem.init_scale,
                        weight_site=problem.weight_site)
@@ -461,6 +473,7 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
                  if inf.svi_coordinates == "whitened" else "best MAP fit"),
         **elbo_convergence(fit.elbo),
     }
+    implicit_prior.record(removal, info, timing, flat)
     shape = (inf.num_chains, inf.num_samples)
     return Draws(flat.reshape(*shape, target.dim), {"lp": lp.reshape(shape)}, info, timing)
 
@@ -560,9 +573,10 @@ def pathfinder(rng_key, ctx: MethodContext) -> Draws:
     A path shorter than ``2 * PATHFINDER_HISTORY`` iterations (a start already at a mode)
     has too few curvature pairs for a covariance estimate: ``info["warning"]`` says so.
     """
+    removal = implicit_prior.for_method(rng_key, ctx)
     result, timing = run_pathfinder(
-        rng_key, ctx.target, ctx.map_fit.position, num_samples=ctx.settings.num_samples,
-        progress=ctx.progress,
+        rng_key, removal.applied_to(ctx.target), ctx.map_fit.position,
+        num_samples=ctx.settings.num_samples, progress=ctx.progress,
     )
     iterations = np.asarray(result.num_iterations).tolist()
     info = {
@@ -580,14 +594,27 @@ def pathfinder(rng_key, ctx: MethodContext) -> Draws:
             "iterations (their MAP fits were already converged), too few to estimate a "
             "covariance: their draws are not a posterior approximation"
         )
+    implicit_prior.record(removal, info, timing, result.position)
     return Draws(result.position, {"lp": result.logdensity}, info, timing)
 
 
 # ---- methods -------------------------------------------------------------------------------
 
 
+RAW_KEEPS_IMPLICIT_PRIOR = ("the guide is fitted to the B-PINN model's own sites, where the "
+                            "implied prior cannot be removed")
+
+
+def _svi_unsupported(settings) -> str | None:
+    """Why these settings cannot remove the implied prior (None: they can)."""
+    if settings.svi_coordinates == "raw":
+        return f"svi_coordinates = 'raw': {RAW_KEEPS_IMPLICIT_PRIOR}"
+    return None
+
+
 def _check_svi(model, settings) -> None:
     del model
+    implicit_prior.check_supported(settings, settings.method, _svi_unsupported(settings))
     if settings.svi_steps < MIN_SVI_STEPS:
         raise ValueError(
             f"svi_steps = {settings.svi_steps} is too few for the ELBO convergence check; "
@@ -639,6 +666,7 @@ SVI_MEANFIELD = Method(
         _ELBO_DRIFT,
     ),
     check=_check_svi,
+    implicit_prior="removed",
 )
 
 SVI_LOWRANK = Method(
@@ -656,6 +684,7 @@ SVI_LOWRANK = Method(
         _ELBO_DRIFT,
     ),
     check=_check_svi,
+    implicit_prior="removed",
 )
 
 SVI_STRUCTURED = Method(
@@ -676,6 +705,7 @@ SVI_STRUCTURED = Method(
         _ELBO_DRIFT,
     ),
     check=_check_svi,
+    implicit_prior="removed",
 )
 
 PATHFINDER = Method(
@@ -692,4 +722,5 @@ PATHFINDER = Method(
         "several modes, not their relative weights",
         _GAUSSIAN,
     ),
+    implicit_prior="removed",
 )
