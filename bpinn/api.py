@@ -630,6 +630,10 @@ def run(
             f"{method.name} is an approximation, not MCMC: R-hat and ESS describe its own draws, "
             "not how close it is to the posterior" + "".join(f"; {x}" for x in method.limitations)
         )
+    # what the method itself found wrong with its run (an ELBO still rising, a failed
+    # importance check, a path too short for a covariance)
+    summary["diagnostics"]["warnings"].extend(
+        f"{method.name}: {w}" for w in draws.info.get("warnings", ()))
     summary["identifiability"] = identify(dt, reported)
     summary["map_fits"] = attrs["map_fits"]
     summary["map_restarts"] = ctx.map_restarts

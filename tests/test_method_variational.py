@@ -158,6 +158,9 @@ def test_exactly_whitened_guides_recover_mean_and_covariance(name):
     mean, cov = draws_moments(draws)
     assert_gaussian(mean, cov, MEAN, COV)
     assert draws.info["coordinates"] == "whitened"
+    # the guide is the posterior up to optimisation noise: the importance check passes
+    assert draws.info["pareto_k"] < draws.info["pareto_k_threshold"], draws.info["pareto_k"]
+    assert not any("Pareto" in w for w in draws.info["warnings"])
 
 
 def test_laplace_whitening_puts_the_coefficients_first():
@@ -213,8 +216,26 @@ def test_pathfinder_recovers_mean_and_covariance():
 def test_pathfinder_warns_when_the_path_is_empty():
     """The toy's MAP fit is the exact mode: no L-BFGS step, no covariance estimate."""
     draws = get_method("pathfinder").run(jax.random.key(16), toy_context())
-    assert "warning" in draws.info
+    assert any("fewer than" in w for w in draws.info["warnings"])
     assert draws.info["path_num_iterations"] == [0]
+
+
+def test_importance_check_flags_an_approximation_narrower_than_the_posterior():
+    """Draws of q = N(0, 1) for targets N(0, s^2): the ratio's tail has Pareto shape
+    k = 1 - 1 / s^2, so s = 3 (k = 0.89) is beyond the 2000-draw threshold 0.70 and s = 1.2
+    (k = 0.31) and s = 0.8 (bounded ratios, k < 0) are not; equal densities have no tail."""
+    from scipy.stats import norm
+
+    from bpinn.inference.variational import importance_check, pareto_k
+
+    x = np.random.default_rng(0).normal(size=2000)
+    wide = importance_check(norm.logpdf(x, scale=3.0), norm.logpdf(x))
+    assert wide["pareto_k"] > wide["pareto_k_threshold"] == pytest.approx(1 - 1 / np.log10(2000))
+    assert "cannot be trusted" in wide["warning"]
+    for s in (1.2, 0.8):
+        assert "warning" not in importance_check(norm.logpdf(x, scale=s), norm.logpdf(x))
+    assert pareto_k(np.zeros(100)) == -np.inf
+    assert pareto_k(np.array([0.0, np.nan])) == np.inf
 
 
 def test_elbo_convergence_check():

@@ -77,7 +77,8 @@ class Draws(NamedTuple):
 
     position : (chain, draw, dim) flat unconstrained positions.
     sample_stats : ArviZ-named per-draw statistics, each (chain, draw) (empty when none apply).
-    info : JSON-serialisable facts about the run (step sizes, final ELBO, members, ...).
+    info : JSON-serialisable facts about the run (step sizes, final ELBO, members, ...);
+        ``info["warnings"]``, a list of strings, go into the run's warnings.
     timing : seconds per phase (``compile_s``, ``warmup_s``, ``sampling_s``, or method-specific
         keys such as ``optimization_s``).
     target, predictor : for methods that sample a model of their own (the classical reference

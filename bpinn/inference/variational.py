@@ -297,16 +297,60 @@ def thin(values, max_points: int = MAX_TRACE_POINTS) -> list[float]:
     return [float(v) for v in values[index]]
 
 
-def guide_draws(rng_key, fit: SVIFit, num_draws: int) -> dict:
-    """``num_draws`` independent draws of the fitted guide: site name -> (num_draws, ...)
-    constrained values (traceable: jit it)."""
-    # AutoGuideList.sample_posterior hands the same key to every part, and JAX streams of one
-    # key coincide across shapes: the parts' draws would share their noise. One key per part.
-    parts = list(fit.guide) if isinstance(fit.guide, AutoGuideList) else [fit.guide]
-    values = {}
-    for key, part in zip(jax.random.split(rng_key, len(parts)), parts, strict=True):
-        values.update(part.sample_posterior(key, fit.params, sample_shape=(num_draws,)))
-    return values
+def guide_draws_with_density(rng_key, fit: SVIFit, num_draws: int) -> tuple[dict, jnp.ndarray]:
+    """``num_draws`` independent draws of the fitted guide (site name -> (num_draws, ...)
+    constrained values) and, per draw, the guide's log density at it, summed over its sample
+    sites: a low-rank guide's one joint Gaussian site and the unit-Jacobian sites it maps to.
+    The log density is the importance ratio's denominator in coordinates where the sites are
+    unconstrained (the whitened ones); in raw coordinates the sites carry their constraints'
+    Jacobians. Each draw runs the guide under its own seed, so the parts of a guide list get
+    keys of their own (traceable: jit it)."""
+    def one(key):
+        guide = numpyro.handlers.substitute(fit.guide, data=fit.params)
+        trace = numpyro.handlers.trace(numpyro.handlers.seed(guide, key)).get_trace()
+        sites = [site for site in trace.values()
+                 if site["type"] == "sample" and not site["is_observed"]]
+        log_q = sum(jnp.sum(site["fn"].log_prob(site["value"])) for site in sites)
+        return {site["name"]: site["value"] for site in sites}, log_q
+
+    return jax.vmap(one)(jax.random.split(rng_key, num_draws))
+
+
+def pareto_k(log_ratios) -> float:
+    """Pareto k-hat of the importance ratios posterior / approximation over independent draws
+    of the approximation (PSIS; Yao, Vehtari, Simpson and Gelman 2018, "Yes, but did it
+    work?"). It sees what the ELBO cannot: how far the approximation's tails and centre are
+    from the posterior's. Constant offsets (normalising constants, a linear map's Jacobian)
+    do not change it."""
+    from arviz_stats.base import array_stats
+
+    ratios = np.asarray(log_ratios, dtype=float).ravel()
+    if not np.all(np.isfinite(ratios)):
+        return float("inf")
+    if np.ptp(ratios) == 0.0:  # the approximation is the posterior: no tail at all
+        return float("-inf")
+    # psislw takes log-likelihood values (PSIS-LOO) and uses their negatives as log ratios
+    return float(array_stats.psislw(ratios.max() - ratios)[1])
+
+
+def pareto_k_threshold(num_draws: int) -> float:
+    """Above it the draws cannot be trusted: min(1 - 1 / log10(S), 0.7) for S draws (Vehtari et
+    al. 2024, Pareto smoothed importance sampling, JMLR)."""
+    return float(min(1.0 - 1.0 / np.log10(num_draws), 0.7))
+
+
+def importance_check(log_p, log_q) -> dict:
+    """``pareto_k`` and its threshold as JSON-ready info, with a warning when it is above."""
+    num_draws = int(np.size(log_p))
+    k, threshold = pareto_k(np.asarray(log_p) - np.asarray(log_q)), pareto_k_threshold(num_draws)
+    out = {"pareto_k": k, "pareto_k_threshold": threshold}
+    if not k <= threshold:
+        out["warning"] = (
+            f"Pareto k-hat of the importance ratios posterior / approximation is {k:.2f} over "
+            f"{num_draws} draws, above {threshold:.2f}: the approximation is far from the "
+            "posterior in ways its own objective does not show, so its means and intervals "
+            "cannot be trusted (compare with nuts)")
+    return out
 
 
 # ---- whitened coordinates ------------------------------------------------------------------
@@ -457,15 +501,20 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
     num_draws = inf.num_chains * inf.num_samples
 
     def draw_fn(key, params):
-        flat = problem.to_flat(guide_draws(key, fit._replace(params=params), num_draws))
-        return flat, _batched_logdensity(target, flat)
+        values, log_q = guide_draws_with_density(key, fit._replace(params=params), num_draws)
+        flat = problem.to_flat(values)
+        return flat, _batched_logdensity(target, flat), log_q
 
     t0 = time.perf_counter()
     draw_fn = jax.jit(draw_fn).lower(draw_key, fit.params).compile()
     timing["compile_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
-    flat, lp = jax.block_until_ready(draw_fn(draw_key, fit.params))
+    flat, lp, log_q = jax.block_until_ready(draw_fn(draw_key, fit.params))
     timing["sampling_s"] = time.perf_counter() - t0
+    # whitened sites are unconstrained and linear in the target's coordinates: lp - log q is
+    # the importance ratio up to a constant. Raw sites carry their constraints' Jacobians.
+    check = (importance_check(lp, log_q) if inf.svi_coordinates == "whitened"
+             else {"pareto_k": None})
     info = {
         "elbo_trace": thin(fit.elbo),
         "elbo_trace_steps": [int(s) for s in thin(np.arange(1, fit.elbo.size + 1))],
@@ -476,7 +525,9 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
         "init": ("damped Laplace approximation at the best MAP fit"
                  if inf.svi_coordinates == "whitened" else "best MAP fit"),
         **elbo_convergence(fit.elbo),
+        **{k: v for k, v in check.items() if k != "warning"},
     }
+    info["warnings"] = [w for w in (info.pop("warning", None), check.get("warning")) if w]
     implicit_prior.record(removal, info, timing, flat)
     shape = (inf.num_chains, inf.num_samples)
     return Draws(flat.reshape(*shape, target.dim), {"lp": lp.reshape(shape)}, info, timing)
@@ -490,6 +541,7 @@ class PathfinderResult(NamedTuple):
 
     position : (num_paths, num_samples, dim) draws from the Gaussian each path chose.
     logdensity : (num_paths, num_samples) target log density of the draws.
+    log_q : (num_paths, num_samples) the path's Gaussian's log density at them.
     elbo : (num_paths,) ELBO estimate of the chosen Gaussian.
     best_iteration : (num_paths,) its index along the path (0 is the start).
     num_iterations : (num_paths,) L-BFGS iterations the path took.
@@ -497,6 +549,7 @@ class PathfinderResult(NamedTuple):
 
     position: jnp.ndarray
     logdensity: jnp.ndarray
+    log_q: jnp.ndarray
     elbo: jnp.ndarray
     best_iteration: jnp.ndarray
     num_iterations: jnp.ndarray
@@ -541,8 +594,8 @@ def run_pathfinder(
         )
         # blackjax marks the path points beyond the last iteration with ELBO -inf
         num_iterations = jnp.sum(jnp.isfinite(info.path.elbo)) - 1
-        draws = blackjax.vi.pathfinder.sample(draw_key, state, num_samples)[0]
-        summary = (state.elbo, jnp.argmax(info.path.elbo), num_iterations)
+        draws, log_q = blackjax.vi.pathfinder.sample(draw_key, state, num_samples)
+        summary = (state.elbo, jnp.argmax(info.path.elbo), num_iterations, log_q)
         return draws, summary
 
     fit_keys = jax.random.split(jax.random.fold_in(rng_key, 0), num_paths)
@@ -567,15 +620,16 @@ def run_pathfinder(
     lp = jax.block_until_ready(jnp.stack([lp_fn(p) for p in position]))
     timing = {"compile_s": compile_seconds, "optimization_s": optimization_seconds,
               "sampling_s": time.perf_counter() - t0}
-    elbo, best, iterations = (jnp.stack(a) for a in zip(*summaries, strict=True))
-    return PathfinderResult(position, lp, elbo, best, iterations), timing
+    elbo, best, iterations, log_q = (jnp.stack(a) for a in zip(*summaries, strict=True))
+    return PathfinderResult(position, lp, log_q, elbo, best, iterations), timing
 
 
 def pathfinder(rng_key, ctx: MethodContext) -> Draws:
     """The ``pathfinder`` method: path c starts at MAP fit c and gives chain c's draws.
 
     A path shorter than ``2 * PATHFINDER_HISTORY`` iterations (a start already at a mode)
-    has too few curvature pairs for a covariance estimate: ``info["warning"]`` says so.
+    has too few curvature pairs for a covariance estimate: ``info["warnings"]`` says so, and
+    also names the paths whose Gaussian fails the importance check (``pareto_k``, per path).
     """
     removal = implicit_prior.for_method(rng_key, ctx)
     result, timing = run_pathfinder(
@@ -591,13 +645,22 @@ def pathfinder(rng_key, ctx: MethodContext) -> Draws:
         "history_size": PATHFINDER_HISTORY,
         "start": "MAP fits, one per chain",
     }
+    info["warnings"] = []
     short = [c for c, n in enumerate(iterations) if n < 2 * PATHFINDER_HISTORY]
     if short:
-        info["warning"] = (
+        info["warnings"].append(
             f"the L-BFGS paths of chains {short} took fewer than {2 * PATHFINDER_HISTORY} "
             "iterations (their MAP fits were already converged), too few to estimate a "
             "covariance: their draws are not a posterior approximation"
         )
+    checks = [importance_check(lp, log_q)
+              for lp, log_q in zip(result.logdensity, result.log_q, strict=True)]
+    info["pareto_k"] = [c["pareto_k"] for c in checks]
+    info["pareto_k_threshold"] = checks[0]["pareto_k_threshold"]
+    failed = [c for c, check in enumerate(checks) if "warning" in check]
+    if failed:  # one message, the worst path's figures
+        worst = max(failed, key=lambda c: checks[c]["pareto_k"])
+        info["warnings"].append(f"chains {failed}, at worst: {checks[worst]['warning']}")
     implicit_prior.record(removal, info, timing, result.position)
     return Draws(result.position, {"lp": result.logdensity}, info, timing)
 
