@@ -179,9 +179,11 @@ def _resample_collocation(model: BPINN, target, fit, settings, target_key, init_
 def checked_method(model: BPINN, settings) -> Method:
     """The method ``settings.method`` names; ``ValueError`` when it cannot handle the model."""
     method = get_method(settings.method)
-    if method.implicit_prior == "kept":
-        implicit_prior.check_supported(settings, method.name, "it samples the posterior with "
-                                       "the implied prior left in")
+    if method.implicit_prior != "none":
+        implicit_prior.check_supported(
+            settings, method.name, model=model,
+            unsupported=("it samples the posterior with the implied prior left in"
+                         if method.implicit_prior == "kept" else None))
     if method.check is not None:
         method.check(model, settings)
     return method

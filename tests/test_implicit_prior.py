@@ -235,13 +235,15 @@ def test_bad_implicit_prior_settings_are_refused(heat_case):
         removing = load_config(heat_case(inference={"implicit_prior": "corrected",
                                                     "method": method}))
         assert checked_method(prepare(removing), removing.inference).implicit_prior == "removed"
-    # nothing unknown to correct: refused by the method check, before the MAP fit
-    known = load_config(heat_case(
-        ('D = { prior = "LogNormal", loc = -2.995732273553991, scale = 1.0 }', "D = 0.07"),
-        inference={"implicit_prior": "measured"}, model=TINY_MODEL))
-    with pytest.raises(ValueError, match="implicit_prior = 'measured': the model has no "
-                                         "unknown coefficients"):
-        checked_method(prepare(known), known.inference)
+    # nothing unknown to correct: refused by the method check, before the MAP fit, for every
+    # method that would measure it
+    for method in ("nuts", "hmc"):
+        known = load_config(heat_case(
+            ('D = { prior = "LogNormal", loc = -2.995732273553991, scale = 1.0 }', "D = 0.07"),
+            inference={"implicit_prior": "measured", "method": method}, model=TINY_MODEL))
+        with pytest.raises(ValueError, match="implicit_prior = 'measured': the model has no "
+                                             "unknown coefficients"):
+            checked_method(prepare(known), known.inference)
     assert implicit_prior.resolve("auto", prepare(known), None).startswith(
         "ignored (auto: no unknown coefficients")
 

@@ -165,10 +165,16 @@ def record(removal: Removal, info: dict, timing: dict, position, indices=None) -
         None if implied is None else np.asarray(position)[..., indices])
 
 
-def check_supported(settings, method_name: str, unsupported: str | None) -> None:
+def check_supported(settings, method_name: str, unsupported: str | None, model=None) -> None:
     """Refuse an explicit ``implicit_prior = "measured" | "corrected"`` for a method (or a
-    configuration of it) that samples the posterior with the implied prior left in."""
-    if settings.implicit_prior in ("measured", "corrected") and unsupported is not None:
+    configuration of it) that samples the posterior with the implied prior left in, or for a
+    ``model`` with no unknown coefficient to imply a prior on."""
+    explicit = settings.implicit_prior in ("measured", "corrected")
+    if explicit and model is not None and not model.unknown_coefficients:
+        raise ValueError(f"[inference] implicit_prior = {settings.implicit_prior!r}: the model "
+                         "has no unknown coefficients, so there is no implied prior on them; "
+                         "use 'auto' or 'ignored'")
+    if explicit and unsupported is not None:
         raise ValueError(f"[inference] implicit_prior = {settings.implicit_prior!r}: method "
                          f"{method_name!r} cannot use it ({unsupported}); use 'auto' or "
                          f"'ignored', or a method that removes it ({', '.join(REMOVING_METHODS)})")

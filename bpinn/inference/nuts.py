@@ -336,12 +336,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
 
 def check(model, settings) -> None:
     """Refuse before any work starts: ``output_layer = "marginal"`` where the model does not
-    allow it (non-Gaussian readings, a PDE or condition nonlinear in u), and an implied prior
-    to measure or correct where no coefficient is unknown."""
-    if settings.implicit_prior in ("measured", "corrected") and not model.unknown_coefficients:
-        raise ValueError(f"[inference] implicit_prior = {settings.implicit_prior!r}: the model "
-                         "has no unknown coefficients, so there is no implied prior on them; "
-                         "use 'auto' or 'ignored'")
+    allow it (non-Gaussian readings, a PDE or condition nonlinear in u)."""
     if settings.output_layer == "marginal":
         try:
             output_marginal(model, make_target(jax.random.key(0), model.model), "marginal",
