@@ -480,8 +480,10 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
 
     Draws are ``num_chains x num_samples`` independent draws of the one fitted guide (the
     "chains" are only a reshaping, so R-hat says nothing). sample_stats holds ``lp``, the
-    target log density of each draw, comparable with the ``lp`` of NUTS. info holds the thinned
-    ELBO trace and ``elbo_convergence``.
+    target log density of each draw, comparable with the ``lp`` of NUTS (with the implied
+    prior removed where ``[inference] implicit_prior`` says so, as for NUTS). info holds the
+    thinned ELBO trace, ``elbo_convergence``, ``importance_check`` (whitened coordinates) and
+    ``info["warnings"]`` from both.
     """
     inf = ctx.settings
     fit_key, draw_key = jax.random.split(rng_key)
