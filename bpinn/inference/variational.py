@@ -515,8 +515,9 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
     timing["sampling_s"] = time.perf_counter() - t0
     # whitened sites are unconstrained and linear in the target's coordinates: lp - log q is
     # the importance ratio up to a constant. Raw sites carry their constraints' Jacobians.
-    check = (importance_check(lp, log_q) if inf.svi_coordinates == "whitened"
-             else {"pareto_k": None})
+    checks = (elbo_convergence(fit.elbo),
+              importance_check(lp, log_q) if inf.svi_coordinates == "whitened"
+              else {"pareto_k": None})
     info = {
         "elbo_trace": thin(fit.elbo),
         "elbo_trace_steps": [int(s) for s in thin(np.arange(1, fit.elbo.size + 1))],
@@ -526,10 +527,9 @@ def run_svi(rng_key, ctx: MethodContext, make_guide: Callable) -> Draws:
         "coordinates": inf.svi_coordinates,
         "init": ("damped Laplace approximation at the best MAP fit"
                  if inf.svi_coordinates == "whitened" else "best MAP fit"),
-        **elbo_convergence(fit.elbo),
-        **{k: v for k, v in check.items() if k != "warning"},
+        **{k: v for check in checks for k, v in check.items() if k != "warning"},
+        "warnings": [check["warning"] for check in checks if "warning" in check],
     }
-    info["warnings"] = [w for w in (info.pop("warning", None), check.get("warning")) if w]
     implicit_prior.record(removal, info, timing, flat)
     shape = (inf.num_chains, inf.num_samples)
     return Draws(flat.reshape(*shape, target.dim), {"lp": lp.reshape(shape)}, info, timing)
