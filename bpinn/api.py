@@ -182,8 +182,9 @@ def checked_method(model: BPINN, settings) -> Method:
     if method.implicit_prior != "none":
         implicit_prior.check_supported(
             settings, method.name, model=model,
-            unsupported=("it samples the posterior with the implied prior left in"
-                         if method.implicit_prior == "kept" else None))
+            unsupported={"kept": "it samples the posterior with the implied prior left in",
+                         "mode": "it is built on posterior modes, which feel only part of the "
+                                 "implied prior"}.get(method.implicit_prior))
     if method.check is not None:
         method.check(model, settings)
     return method

@@ -377,7 +377,8 @@ COUNT_PATHS = tuple(
                                          "max_tree_depth", "map_adam_steps", "map_lbfgs_steps",
                                          "num_leapfrog_steps", "svi_steps", "svi_num_particles",
                                          "svi_rank", "num_members", "map_resample_rounds",
-                                         "implicit_prior_points")),
+                                         "implicit_prior_points",
+                                         "implicit_prior_max_tree_depth")),
                           ("model", ("width", "depth", "num_fourier", "num_collocation",
                                      "num_condition_points", "num_test_functions")))
     for key in keys

@@ -188,6 +188,7 @@ def test_config_error_is_a_value_error():
     ("num_samples", 2.5, "num_samples: expected an integer, got 2.5"),
     ("seed", -1, "seed: must be >= 0, got -1"),
     ("max_tree_depth", 0, "max_tree_depth: must be >= 1"),
+    ("implicit_prior_max_tree_depth", 0, "implicit_prior_max_tree_depth: must be >= 1"),
     ("target_acceptance", 1.0, "target_acceptance: must be in (0, 1), got 1.0"),
     ("target_acceptance", 0.0, "target_acceptance: must be > 0, got 0.0"),
     ("map_learning_rate", -0.1, "map_learning_rate: must be > 0"),

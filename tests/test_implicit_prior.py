@@ -21,7 +21,13 @@ from bpinn.api import checked_method, prepare
 from bpinn.config import ConfigError, load_config
 from bpinn.inference import implicit_prior
 from bpinn.inference.laplace import location_scale_terms
-from bpinn.inference.methods import KEPT_LIMITATION, REMOVING_METHODS, get_method, method_names
+from bpinn.inference.methods import (
+    KEPT_LIMITATION,
+    MODE_LIMITATION,
+    REMOVING_METHODS,
+    get_method,
+    method_names,
+)
 from bpinn.inference.results import _implicit_prior_lines
 from bpinn.inference.target import make_target
 
@@ -114,6 +120,32 @@ def test_auto_ignores_the_implied_prior_where_the_method_cannot_remove_it(tiny):
     assert removal == implicit_prior.Removal("ignored (auto: a reason)")
     ctx.settings.implicit_prior = "ignored"
     assert implicit_prior.for_method(jax.random.key(0), ctx) == implicit_prior.Removal("ignored")
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("run_depth", "cap", "expected"), [(10, 8, 8), (6, 8, 6), (10, 3, 3)])
+def test_measurement_tree_depth_is_capped_below_the_runs(tiny, monkeypatch, run_depth, cap,
+                                                          expected):
+    """The measurement's sampler runs at min(max_tree_depth, implicit_prior_max_tree_depth)."""
+    from bpinn.config import InferenceSettings
+    from bpinn.inference import nuts
+
+    model, target, position = tiny
+    seen = {}
+
+    def fake_run_nuts(*args, **kwargs):
+        seen.update(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(nuts, "run_nuts", fake_run_nuts)
+    settings = InferenceSettings(max_tree_depth=run_depth, implicit_prior_max_tree_depth=cap)
+    with pytest.raises(_Stop):
+        implicit_prior.measure(jax.random.key(0), model, target, position, settings,
+                               damping=jnp.zeros(target.dim))
+    assert seen["max_tree_depth"] == expected
 
 
 def test_profile_correction_integrates_the_interpolated_slope():
@@ -229,8 +261,14 @@ def test_bad_implicit_prior_settings_are_refused(heat_case):
     assert {n for n in method_names() if get_method(n).implicit_prior == "removed"} == set(
         REMOVING_METHODS)
     for name in method_names():
-        kept = get_method(name).implicit_prior == "kept"
-        assert (KEPT_LIMITATION in get_method(name).limitations) == kept, name
+        kind, stated = get_method(name).implicit_prior, get_method(name).limitations
+        assert (KEPT_LIMITATION in stated) == (kind == "kept"), name
+        assert (MODE_LIMITATION in stated) == (kind == "mode"), name
+    assert {get_method(n).implicit_prior for n in ("laplace", "laplace_last_layer", "ensemble",
+                                                   "rto")} == {"mode"}
+    modal = load_config(heat_case(inference={"implicit_prior": "corrected", "method": "rto"}))
+    with pytest.raises(ValueError, match="built on posterior modes"):
+        checked_method(prepare(modal), modal.inference)
     for method in REMOVING_METHODS:
         removing = load_config(heat_case(inference={"implicit_prior": "corrected",
                                                     "method": method}))

@@ -215,6 +215,7 @@ ENSEMBLE = Method(
         "with few members (num_members) the mean and sd are themselves very uncertain",
     ),
     needs_map=False,
+    implicit_prior="mode",
 )
 
 RTO = Method(
@@ -233,4 +234,5 @@ RTO = Method(
     ),
     needs_map=False,
     check=check_rto,
+    implicit_prior="mode",
 )

@@ -434,7 +434,8 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
         jax.random.fold_in(rng_key, 1), physics, starts,
         num_warmup=min(settings.num_warmup, MEASURE_WARMUP),
         num_samples=min(settings.num_samples, MEASURE_SAMPLES),
-        max_tree_depth=settings.max_tree_depth, target_acceptance=settings.target_acceptance,
+        max_tree_depth=min(settings.max_tree_depth, settings.implicit_prior_max_tree_depth),
+        target_acceptance=settings.target_acceptance,
         damping=damping, curvature_floor=settings.curvature_floor, fixed=local,
         progress=progress)
     # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior)

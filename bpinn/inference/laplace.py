@@ -385,6 +385,7 @@ LAPLACE = Method(
     run=laplace,
     exact_mcmc=False,
     description="Gaussian at the best MAP with the GGN precision over all parameters.",
+    implicit_prior="mode",
     limitations=(
         "one Gaussian at the best MAP in the unconstrained space: other modes of the network "
         "weights and any skewness (e.g. of noise scales and positive coefficients, Gaussian "
@@ -409,4 +410,5 @@ LAPLACE_LAST_LAYER = Method(
         _GGN_LIMITATION,
     ),
     check=check_last_layer,
+    implicit_prior="mode",
 )
