@@ -500,8 +500,8 @@ def _map_warnings(fits: list[dict], summary: dict, inf) -> list[str]:
                      else "R-hat compares them")
             out.append(
                 f"MAP fits from {len(values)} network initialisations disagree on {name} "
-                f"(from {min(values):.4g} to {max(values):.4g}; posterior sd {sd:.3g}): several "
-                f"network modes fit the data; {where}"
+                f"(from {min(values):.4g} to {max(values):.4g}; posterior sd {sd:.3g}): the "
+                f"optimiser ends in different network modes; {where}"
             )
     return out
 

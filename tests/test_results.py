@@ -530,3 +530,50 @@ def test_low_e_bfmi_is_a_summary_warning():
         assert len(diag["bfmi"]) == 2
         assert (min(diag["bfmi"]) < results.BFMI_MIN) == expect_warning
         assert any("E-BFMI" in w for w in diag["warnings"]) == expect_warning
+
+
+# --------------------------------------------------------------------------- readings fit
+def _fit_tree(predicted_mean, readings, noise_sd=0.0, seed=3):
+    """A tree whose noise-free predictions scatter (noise_sd) around ``predicted_mean``."""
+    rng = np.random.default_rng(seed)
+    n = readings.size
+    predicted = predicted_mean + noise_sd * rng.normal(size=(NUM_CHAINS, NUM_DRAWS, n))
+    posterior, sample_stats = _clean_draws(seed)
+    return build_datatree(posterior=posterior, sample_stats=sample_stats,
+                          posterior_predictive={"u_pred": predicted},
+                          observed_data={"u_obs": readings},
+                          dims={"u_pred": ["obs"], "u_obs": ["obs"]}, coords={"group": GROUPS})
+
+
+FIELD = np.sin(np.linspace(0.0, 3.0, 40))
+
+
+def test_readings_fit_is_the_share_of_variance_the_field_explains():
+    rng = np.random.default_rng(0)
+    noise = 0.2 * FIELD.std() * rng.normal(size=FIELD.size)
+    readings = FIELD + noise
+    fit = results.readings_fit(_fit_tree(FIELD, readings, noise_sd=0.01))
+    expected = 1 - np.sum((readings - FIELD) ** 2) / np.sum((readings - readings.mean()) ** 2)
+    # the posterior mean of the predictions is FIELD up to 0.01 / sqrt(2000) per reading
+    assert fit["r2"] == pytest.approx(expected, abs=1e-3)
+    assert fit["n"] == FIELD.size and fit["readings_sd"] == pytest.approx(readings.std())
+    assert fit["rms_misfit"] == pytest.approx(np.sqrt(np.mean(noise**2)), rel=0.01)
+    # noise a fifth of the spread: about 0.96 of the variance explained, no warning
+    s = _summary(_fit_tree(FIELD, readings), var_names=["D"])
+    assert s["diagnostics"]["readings_fit"]["r2"] > results.READINGS_R2_MIN
+    assert not any("readings" in w for w in s["diagnostics"]["warnings"])
+
+
+def test_a_field_that_leaves_the_readings_to_noise_is_warned_about():
+    """The physics-dominated failure: a flat field, the readings' variance all put to noise."""
+    s = _summary(_fit_tree(np.full(FIELD.size, FIELD.mean()), FIELD), var_names=["D"])
+    assert s["diagnostics"]["readings_fit"]["r2"] == pytest.approx(0.0, abs=1e-12)
+    (warning,) = [w for w in s["diagnostics"]["warnings"] if "readings" in w]
+    assert "explains 0% of the variance of the 40 readings" in warning
+    assert "residual_noise" in warning
+    assert "readings_r2=0.000" in format_summary(s)
+
+
+def test_readings_fit_needs_predictions_and_readings(tree):
+    assert results.readings_fit(tree) is None  # no u_pred in this tree
+    assert _summary(tree)["diagnostics"]["readings_fit"] is None
