@@ -120,7 +120,8 @@ class InferenceSettings:
 
 # section -> {key: default}; ``...`` marks a required key.
 _SCHEMA: dict[str, dict[str, object]] = {
-    "problem": {"pde": ..., "coefficients": None, "options": {}, "source": 0.0, "flux": None},
+    "problem": {"pde": ..., "coefficients": None, "options": {}, "source": 0.0, "flux": None,
+                "reference": None},
     "domain": {"x": ..., "y": None, "t": None},
     "coefficients": {},  # free-form: one entry per coefficient
     "data": {
@@ -327,6 +328,8 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
             _fail(f"{path} [{section}]", f"expected a table, got {_show(raw[section])}")
     for section, allowed in _SCHEMA.items():
         if section in raw and allowed:
+            if section == "domain" and isinstance(raw[section], dict) and "x" not in raw[section]:
+                _fail(f"{path} [domain]", f"missing required key 'x': {_TIME_ONLY_HINT}")
             _check_keys(raw[section], allowed, f"{path} [{section}]")
     inf_raw = raw.get("inference", {})
     if not isinstance(inf_raw, dict):
@@ -415,6 +418,15 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
             _number(value, f"{path} [truth] {name}")
     return RunConfig(path=path, raw=MappingProxyType(raw), inference=settings,
                      truth=MappingProxyType(dict(truth)))
+
+
+# Time-only problems (ODEs) have no space coordinate to give; how to write them instead.
+_TIME_ONLY_HINT = (
+    "bpinn needs one or two space coordinates (x, y) and an optional time t. A problem in time "
+    "alone (an ODE) is written with time as the space coordinate x and no t: the initial value "
+    "as a dirichlet condition at x_min, an initial rate u'(t0) = v as a neumann condition at "
+    "x_min with value = -v (the outward normal points to decreasing x), and the ODE as a "
+    "user-defined operator in x; README, 'Problems in time alone'")
 
 
 def _domain(cfg: RunConfig) -> Domain:
@@ -725,6 +737,8 @@ def build_problem(cfg: RunConfig) -> Problem:
               f"{', '.join(map(repr, _LIKELIHOODS))}" + _suggest(str(likelihood), _LIKELIHOODS))
     student_t_df = _number(data["student_t_df"], f"{p} student_t_df", positive=True)
     conditions = _conditions(cfg, domain)
+    reference = _user_forward(prob["reference"], f"{cfg.path} [problem] reference", cfg.base_dir,
+                             domain, coefficients)
 
     source_data = source_noise = None
     if "source_data" in cfg.raw:
@@ -739,11 +753,50 @@ def build_problem(cfg: RunConfig) -> Problem:
             conditions=conditions, source=source, source_description=source_text,
             source_data=source_data, source_noise=source_noise, per_group_noise=per_group,
             likelihood=likelihood, student_t_df=student_t_df, truth=dict(cfg.truth),
-            holdout=holdout,
+            holdout=holdout, reference=reference,
         )
     except ValueError as err:
         raise ConfigError(f"{cfg.path}: {err}") from None
     return problem
+
+
+def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients: dict):
+    """``[problem] reference``: the user's own forward model ``forward(points, coeffs) -> u``
+    (the classical solver or closed form of a user-defined PDE), or None. Called once at the
+    domain's centre with every coefficient at its value or prior median, so a wrong signature
+    or result is reported here."""
+    import jax
+    import jax.numpy as jnp
+
+    if value is None:
+        return None
+    if not isinstance(value, str) or ":" not in value:
+        _fail(path, f"expected 'module:function', got {_show(value)}")
+    forward = _function_or_number(value, path, base_dir)
+    points = jnp.asarray((domain.lower + domain.upper) / 2)[None]
+    def typical(c):  # the known value, or the prior's median
+        if isinstance(c, Fixed):
+            return jnp.asarray(c.value, float)
+        prior = c.distribution()
+        try:
+            return jnp.broadcast_to(prior.icdf(jnp.asarray(0.5)), prior.batch_shape)
+        except Exception:  # a family without a quantile function here (Gamma): sample it
+            return jnp.median(prior.sample(jax.random.key(0), (1001,)), axis=0)
+
+    coeffs = {n: typical(c) for n, c in coefficients.items()}
+    shown = ", ".join(f"{n!r}: {float(jnp.ravel(v)[0]):.4g}" for n, v in coeffs.items())
+    try:
+        out = jnp.asarray(forward(points, coeffs))
+    except (Exception, SystemExit) as err:  # user code: any failure is a bad config value
+        _fail(path, f"calling {value!r} as forward(points, coeffs) with points = "
+              f"{points.tolist()} (one row per point, the domain's coordinates in order "
+              f"{list(domain.coord_names)}) and coeffs = {{{shown}}} failed with "
+              f"{type(err).__name__}: {_show_error(err)}; it must return u at each point, one "
+              "number per row, written with jax.numpy so that NUTS can differentiate it")
+    if out.shape not in ((1,), ()) or not bool(jnp.all(jnp.isfinite(out))):
+        _fail(path, f"forward(points, coeffs) must return one finite number per row of points; "
+              f"for one point it returned {_show(out.tolist())} (shape {out.shape})")
+    return forward
 
 
 def _held_out(obs, data: dict, per_group: bool, p: str):

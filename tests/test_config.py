@@ -214,6 +214,8 @@ def test_bad_override_is_labelled_as_an_override(heat_case):
     (("[data]", "[dataa]"), "unknown section(s) ['dataa']"),
     (('pde = "heat"\n', ""), "[problem]: missing required key 'pde'"),
     (("x = [0.0, 1.0]", "x = [0.0]"), "[domain] x: expected [low, high], got [0.0]"),
+    (("x = [0.0, 1.0]\n", ""), "[domain]: missing required key 'x': bpinn needs one or two "
+     "space coordinates"),
     (("x = [0.0, 1.0]", "x = [1.0, 1.0]"), "[domain] x: expected low < high, got [1.0, 1.0]"),
     (("t = [0.0, 1.0]", 't = [0.0, "1"]'), "[domain] t[1]: expected a number, got '1'"),
     (("sigma = 0.02", 'sigma = "small"'), "[truth] sigma: expected a number, got 'small'"),
@@ -225,6 +227,12 @@ def test_bad_override_is_labelled_as_an_override(heat_case):
     (('pde = "heat"', 'pde = "heat"\nsource = "initial:nope"'),
      "[problem] source: module 'initial' has no function 'nope'"),
     (('pde = "heat"', 'pde = "heat"\nsource = true'), "[problem] source: expected a number"),
+    (('pde = "heat"', 'pde = "heat"\nreference = 3'),
+     "[problem] reference: expected 'module:function', got 3"),
+    (('pde = "heat"', 'pde = "heat"\nreference = "initial:u0"'),
+     "[problem] reference: calling 'initial:u0' as forward(points, coeffs) with points = "
+     "[[0.5, 0.5]] (one row per point, the domain's coordinates in order ['x', 't']) and "
+     "coeffs = {'D': 0.05} failed with TypeError"),
     (("D = {", "D = true\n# D = {"), "[coefficients] D: expected a number or a prior table"),
     (('prior = "LogNormal", ', ""), "[coefficients] D: a prior table needs a 'prior' key"),
     (("loc = -2.995732273553991, ", ""), "LogNormal takes parameters ['loc', 'scale']; "

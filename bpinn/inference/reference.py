@@ -81,7 +81,9 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     trace = result.trace
     info = {"step_size": np.asarray(result.step_size).tolist(),
             "max_tree_depth": inf.max_tree_depth,
-            "forward_model": f"reference solver for '{model.problem.pde.name}'"}
+            "forward_model": ("the config's own forward model ([problem] reference)"
+                              if model.problem.reference is not None
+                              else f"reference solver for '{model.problem.pde.name}'")}
     timing = {**timing, "reference_map_s": map_s,
               "compile_s": timing["compile_s"] + fit.compile_seconds}
 

@@ -155,6 +155,9 @@ class Problem:
     student_t_df: float = 4.0
     truth: Mapping[str, float] = field(default_factory=dict)
     holdout: object | None = None  # bpinn.data.Observations kept out of the likelihood
+    # the user's forward model, forward(points (n, ndim), coeffs) -> u (n,): the reference
+    # solver of a PDE without a built-in one (bpinn.reference.registry.problem_forward)
+    reference: Callable | None = None
 
     def __post_init__(self):
         declared = set(self.coefficients)
