@@ -298,6 +298,19 @@ def test_initial_condition_needs_time(heat_case):
         build_problem(load_config(path))
 
 
+def test_initial_rate_needs_time_and_builds_a_soft_term(heat_case):
+    rate = '[[conditions]]\nkind = "initial_rate"\nvalue = 0.0\n\n[data]'
+    problem = build_problem(load_config(heat_case(("[data]", rate))))
+    assert [c.kind for c in problem.conditions][-1] == "initial_rate"
+    steady = heat_case(('pde = "heat"', 'pde = "poisson"'), ("t = [0.0, 1.0]\n", ""),
+                       ("D = {", "k = {"), ('coords = { x = "x", t = "t" }', 'coords = { x = "x" }'),
+                       ('kind = "initial"\nvalue = "initial:u0"\nhard = true',
+                        'kind = "initial_rate"\nvalue = 0.0'))
+    with pytest.raises(ConfigError, match=r"\[\[conditions\]\]\[1\]: an initial_rate condition "
+                                          r"needs a time domain"):
+        build_problem(load_config(steady))
+
+
 def test_config_path_errors(heat_case):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(heat_case.root / "missing.toml")

@@ -479,6 +479,22 @@ def test_neumann_residual_vanishes_for_the_right_normal_derivative():
     np.testing.assert_allclose(evaluate(wrong[0], u), 4.0, atol=1e-12)
 
 
+def test_initial_rate_residual_is_the_time_derivative_at_t0():
+    """u_t(x, t0) = g: the second initial condition of the wave equation (soft only)."""
+    def u(z):  # u_t = 3 x^2 + 2 t: 3 x^2 + 1 at t0 = 0.5
+        return jnp.sin(z[0]) + 3 * z[0] ** 2 * z[1] + z[1] ** 2
+
+    (term,) = soft_terms(SPACE_TIME, [Condition("initial_rate", value=lambda z: 3 * z[0] ** 2
+                                                + 1.0)], num_points=8)
+    assert term.name == "initial_rate_0"
+    np.testing.assert_array_equal(term.points[:, 1], 0.5)
+    np.testing.assert_allclose(evaluate(term, u), 0.0, atol=1e-12)
+    (zero,) = soft_terms(SPACE_TIME, [Condition("initial_rate", value=0.0)], num_points=8)
+    np.testing.assert_allclose(evaluate(zero, u), 3 * zero.points[:, 0] ** 2 + 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="hard = true is available for dirichlet and initial"):
+        Condition("initial_rate", value=0.0, hard=True)
+
+
 def test_neumann_on_a_y_face():
     def u(z):  # u_y = 2 y: 4 at y = 2
         return z[0] + z[1] ** 2

@@ -18,7 +18,7 @@ import numpy as np
 from bpinn.models.pdes import partial
 from bpinn.models.problem import Domain
 
-CONDITION_KINDS = ("dirichlet", "neumann", "periodic", "initial")
+CONDITION_KINDS = ("dirichlet", "neumann", "periodic", "initial", "initial_rate")
 
 # value(z) -> scalar target, z the full physical coordinate vector
 ValueFn = Callable[[jnp.ndarray], jnp.ndarray]
@@ -31,9 +31,11 @@ class Condition:
     Parameters
     ----------
     kind : "dirichlet" (u = g), "neumann" (outward normal derivative = g), "periodic"
-        (u and its normal derivative agree on opposite faces) or "initial" (u(x, t0) = g).
+        (u and its normal derivative agree on opposite faces), "initial" (u(x, t0) = g) or
+        "initial_rate" (du/dt(x, t0) = g: the second initial condition of an equation of
+        second order in time, such as the wave equation; soft only).
     boundary : for dirichlet/neumann a face "x_min", "x_max", "y_min", "y_max" or "all"; for
-        periodic the axis "x" or "y"; ignored for initial.
+        periodic the axis "x" or "y"; ignored for initial and initial_rate.
     value : the target g, a number or a function of the coordinate vector; ignored for periodic.
     hard : impose exactly through an output transform (dirichlet and initial only).
     points : optional (n, ndim) points with ``targets`` (n,): Dirichlet data given as readings.
@@ -137,11 +139,15 @@ def soft_terms(domain: Domain, conditions, *, num_points: int) -> list[SoftTerm]
         if cond.hard:
             continue
         name = f"{cond.kind}_{i}"
-        if cond.kind == "initial":
+        if cond.kind in ("initial", "initial_rate"):
             if not domain.has_time:
-                raise ValueError("an initial condition needs a time domain ([domain] t = [t0, t1])")
+                raise ValueError(f"an {cond.kind} condition needs a time domain ([domain] t = "
+                                 "[t0, t1]); in a problem written with time as x (an ODE), use "
+                                 "dirichlet / neumann conditions at x_min")
             g = cond.value_fn()
-            terms.append(SoftTerm(name, initial_points(domain, num_points), _value_residual(g)))
+            fn = (_value_residual(g) if cond.kind == "initial"
+                  else _time_derivative_residual(g, domain.time_index))
+            terms.append(SoftTerm(name, initial_points(domain, num_points), fn))
         elif cond.kind == "dirichlet" and cond.points is not None:
             pts = np.asarray(cond.points, dtype=float)
             targets = np.asarray(cond.targets, dtype=float)
@@ -168,6 +174,10 @@ def soft_terms(domain: Domain, conditions, *, num_points: int) -> list[SoftTerm]
 
 def _value_residual(g):
     return lambda u_fn, z: u_fn(z) - g(z)
+
+
+def _time_derivative_residual(g, time_index):
+    return lambda u_fn, z: partial(u_fn, z, time_index) - g(z)
 
 
 def _normal_derivative_residual(g, axis, side):
