@@ -147,6 +147,7 @@ REACTIONS = {
     "cubic": lambda u: u - u**3,
     "tanh": jnp.tanh,
     "linear": lambda u: u,
+    "quadratic": lambda u: u**2,
 }
 
 

@@ -410,6 +410,7 @@ REACTION_TERMS: dict[str, tuple[Callable[[jnp.ndarray], jnp.ndarray], str]] = {
     "cubic": (lambda u: u - u**3, "(u - u**3)"),
     "tanh": (jnp.tanh, "tanh(u)"),
     "linear": (lambda u: u, "u"),
+    "quadratic": (lambda u: u**2, "u**2"),
 }
 
 
@@ -423,8 +424,9 @@ def reaction_diffusion(domain: Domain, **options) -> PDE:
     ----------
     domain : Domain
         1-D or 2-D space, with or without time.
-    reaction : {"logistic", "cubic", "tanh", "linear"}, default "logistic"
-        ``R(u)``: ``u * (1 - u)`` (Fisher-KPP), ``u - u**3`` (Allen-Cahn), ``tanh(u)``, ``u``.
+    reaction : {"logistic", "cubic", "tanh", "linear", "quadratic"}, default "logistic"
+        ``R(u)``: ``u * (1 - u)`` (Fisher-KPP), ``u - u**3`` (Allen-Cahn), ``tanh(u)``, ``u``,
+        ``u**2`` (the B-PINN paper's 2-D diffusion-reaction case).
 
     Returns
     -------

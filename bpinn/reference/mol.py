@@ -4,7 +4,7 @@ Solvers, with the sign conventions and coefficient names of :mod:`bpinn.models.p
 
 * :func:`heat_mol`: ``u_t = D u_xx + f(x, t)``;
 * :func:`reaction_diffusion_mol`: ``u_t = D u_xx + k R(u) + f(x, t)`` with ``R`` one of
-  ``bpinn.models.pdes.REACTION_TERMS`` (logistic, cubic, tanh, linear);
+  ``bpinn.models.pdes.REACTION_TERMS`` (logistic, cubic, tanh, linear, quadratic);
 * :func:`burgers_mol`: ``u_t + u u_x = nu u_xx + f(x, t)``;
 * :func:`reaction_diffusion_steady`: the steady ``-D u_xx - k R(u) = f(x)``, by Newton's method
   on the same grid (no time stepping).
