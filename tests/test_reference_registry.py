@@ -41,7 +41,8 @@ def test_names_and_the_unknown_name_error():
     with pytest.raises(
         ValueError,
         match=r"^no reference solver for PDE 'wave'; available: advection, burgers, heat, "
-        r"poisson, reaction_diffusion$",
+        r"poisson, reaction_diffusion; or give your own forward model as \[problem\] "
+        r"reference = 'module:function' \(forward\(points, coeffs\) -> u\)$",
     ):
         reference_solver("wave")
 
