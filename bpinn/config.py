@@ -328,7 +328,8 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
             _fail(f"{path} [{section}]", f"expected a table, got {_show(raw[section])}")
     for section, allowed in _SCHEMA.items():
         if section in raw and allowed:
-            if section == "domain" and isinstance(raw[section], dict) and "x" not in raw[section]:
+            domain_keys = set(raw[section]) if section == "domain" else {"x"}
+            if "x" not in domain_keys and domain_keys <= {"y", "t"}:  # no typo to name first
                 _fail(f"{path} [domain]", f"missing required key 'x': {_TIME_ONLY_HINT}")
             _check_keys(raw[section], allowed, f"{path} [{section}]")
     inf_raw = raw.get("inference", {})

@@ -303,7 +303,8 @@ def test_initial_rate_needs_time_and_builds_a_soft_term(heat_case):
     problem = build_problem(load_config(heat_case(("[data]", rate))))
     assert [c.kind for c in problem.conditions][-1] == "initial_rate"
     steady = heat_case(('pde = "heat"', 'pde = "poisson"'), ("t = [0.0, 1.0]\n", ""),
-                       ("D = {", "k = {"), ('coords = { x = "x", t = "t" }', 'coords = { x = "x" }'),
+                       ("D = {", "k = {"),
+                       ('coords = { x = "x", t = "t" }', 'coords = { x = "x" }'),
                        ('kind = "initial"\nvalue = "initial:u0"\nhard = true',
                         'kind = "initial_rate"\nvalue = 0.0'))
     with pytest.raises(ConfigError, match=r"\[\[conditions\]\]\[1\]: an initial_rate condition "
