@@ -319,7 +319,7 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"num_cells must be an int >= 4"):
         burgers_mol(pts, 0.1, jnp.sin, num_cells=3, **settings)
     with pytest.raises(ValueError, match=r"reaction must be one of"):
-        reaction_diffusion_mol(pts, 0.1, 1.0, jnp.sin, reaction="quadratic", **settings)
+        reaction_diffusion_mol(pts, 0.1, 1.0, jnp.sin, reaction="quintic", **settings)
     with pytest.raises(ValueError, match=r"k must be a scalar"):
         reaction_diffusion_mol(pts, 0.1, [1.0, 2.0], jnp.sin, **settings)
 
