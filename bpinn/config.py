@@ -326,11 +326,11 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
     for section in _SCHEMA:
         if section in raw and not isinstance(raw[section], dict):
             _fail(f"{path} [{section}]", f"expected a table, got {_show(raw[section])}")
+    # time without space (an ODE): say how to write it; a misspelt x is named as unknown below
+    if "x" not in raw["domain"] and set(raw["domain"]) <= {"y", "t"}:
+        _fail(f"{path} [domain]", f"missing required key 'x': {_TIME_ONLY_HINT}")
     for section, allowed in _SCHEMA.items():
         if section in raw and allowed:
-            domain_keys = set(raw[section]) if section == "domain" else {"x"}
-            if "x" not in domain_keys and domain_keys <= {"y", "t"}:  # no typo to name first
-                _fail(f"{path} [domain]", f"missing required key 'x': {_TIME_ONLY_HINT}")
             _check_keys(raw[section], allowed, f"{path} [{section}]")
     inf_raw = raw.get("inference", {})
     if not isinstance(inf_raw, dict):
@@ -568,9 +568,7 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
         _check_operator(operator, name, f"{p} pde", domain, coeffs)
         flux = None
         if prob["flux"] is not None:
-            if not isinstance(prob["flux"], str) or ":" not in prob["flux"]:
-                _fail(f"{p} flux", f"expected 'module:function', got {_show(prob['flux'])}")
-            flux = _function_or_number(prob["flux"], f"{p} flux", cfg.base_dir)
+            flux = _user_function(prob["flux"], f"{p} flux", cfg.base_dir)
             _check_operator(flux, prob["flux"], f"{p} flux", domain, coeffs, flux=True)
         return PDE(name=name, coefficient_names=tuple(coeffs), operator=operator,
                    equation=f"{name}[u] = f (user-defined)", flux=flux)
@@ -761,6 +759,13 @@ def build_problem(cfg: RunConfig) -> Problem:
     return problem
 
 
+def _user_function(value, path: str, base_dir: Path):
+    """A key that only takes a ``"module:function"`` (not a number): the resolved function."""
+    if not isinstance(value, str) or ":" not in value:
+        _fail(path, f"expected 'module:function', got {_show(value)}")
+    return _function_or_number(value, path, base_dir)
+
+
 def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients: dict):
     """``[problem] reference``: the user's own forward model ``forward(points, coeffs) -> u``
     (the classical solver or closed form of a user-defined PDE), or None. Called once at the
@@ -771,10 +776,9 @@ def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients
 
     if value is None:
         return None
-    if not isinstance(value, str) or ":" not in value:
-        _fail(path, f"expected 'module:function', got {_show(value)}")
-    forward = _function_or_number(value, path, base_dir)
+    forward = _user_function(value, path, base_dir)
     points = jnp.asarray((domain.lower + domain.upper) / 2)[None]
+
     def typical(c):  # the known value, or the prior's median
         if isinstance(c, Fixed):
             return jnp.asarray(c.value, float)

@@ -528,7 +528,10 @@ def reference_solver(pde_name: str) -> ReferenceSolver:
 def problem_forward(problem, points=None, **resolution) -> ForwardFn:
     """A reference forward model for a :class:`bpinn.models.problem.Problem`.
 
-    Reads the PDE (name and options), domain, source and conditions from the problem: an
+    Where the problem gives its own forward model (``[problem] reference``,
+    ``Problem.reference``), that is it, at the points; it embodies the conditions and source
+    itself, and ``resolution`` does not apply. Otherwise the built-in solver of the PDE: it reads
+    the PDE (name and options), domain, source and conditions from the problem: an
     ``initial`` condition gives the initial data, ``periodic`` conditions make their axis
     periodic, and every other face needs a ``dirichlet`` condition with a value (a number or a
     function of the coordinate vector). Neumann conditions, Dirichlet data given as readings
