@@ -28,10 +28,11 @@ from bpinn.inference import implicit_prior
 from bpinn.inference.collocation import resample_collocation
 from bpinn.inference.map import fit_map
 from bpinn.inference.methods import Draws, Method, MethodContext, get_method
-from bpinn.inference.results import build_datatree, summarize, write_results
+from bpinn.inference.results import build_datatree, field_summary, summarize, write_results
 from bpinn.inference.target import make_target
+from bpinn.models.fields import field_grid, values_on
 from bpinn.models.likelihood import BPINN, build_model
-from bpinn.models.priors import Prior
+from bpinn.models.priors import Fixed
 from bpinn.utils import configure_jax
 
 NUM_PRIOR_DRAWS = 1000
@@ -315,6 +316,46 @@ def _posterior_arrays(model: BPINN, inference: _Inference, constrained: dict,
     )
 
 
+# Grid points per axis of a coefficient field in the results (every draw is kept: the field is
+# a few hundred numbers per draw, and its pointwise R-hat and ESS need them all).
+COEFFICIENT_FIELD_POINTS = {1: (101,), 2: (21, 21), 3: (11, 11, 11)}
+
+
+def _coefficient_fields(model: BPINN, constrained: dict, chains: int, num_draws: int):
+    """Each unknown coefficient field on a grid over its axes, for every draw: (posterior
+    entries (chain, draw, *grid), dims, coords). Dims are named ``<field>_<axis>``."""
+    posterior, dims, coords = {}, {}, {}
+    for name in model.field_coefficients:
+        spec = model.problem.coefficients[name]
+        axes, points = field_grid(spec, COEFFICIENT_FIELD_POINTS[len(spec.axes)])
+        latent = _by_chain(constrained[name], chains, num_draws)
+        values = np.asarray(jax.jit(values_on, static_argnums=0)(spec, latent, points))
+        shape = tuple(len(a) for a in axes.values())
+        posterior[name] = values.reshape(chains, num_draws, *shape)
+        dims[name] = [f"{name}_{a}" for a in axes]
+        coords.update({f"{name}_{a}": v for a, v in axes.items()})
+    return posterior, dims, coords
+
+
+def _field_summaries(model: BPINN, dt, truth: dict) -> dict:
+    """``summary.json`` ``fields``: the pointwise posterior of each coefficient field, with its
+    truth (a function of the point in ``[truth]``) where given."""
+    out = {}
+    for name in model.field_coefficients:
+        spec = model.problem.coefficients[name]
+        true_values = None
+        if callable(truth.get(name)):
+            axes, points = field_grid(spec, COEFFICIENT_FIELD_POINTS[len(spec.axes)])
+            full = np.tile((model.problem.domain.lower + model.problem.domain.upper) / 2,
+                           (len(points), 1))
+            full[:, list(spec.axes)] = points
+            true_values = np.asarray(jax.vmap(truth[name])(jnp.asarray(full)))
+        out[name] = {"prior": spec.describe(),
+                     **field_summary(dt, name, prior_sd=spec.scale, log=spec.log,
+                                     truth=true_values)}
+    return out
+
+
 FIELD_DRAWS_PER_CHAIN = 50  # thinned draws of the field over the domain (predictions group)
 FIELD_POINTS = {1: (201,), 2: (41, 41), 3: (25, 25, 9)}  # grid points per axis, by dimension
 
@@ -415,7 +456,7 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
         "domain_upper": p.domain.upper.tolist(),
         "data_file": obs.origin,
         "group_names": list(obs.group_names),
-        "priors": {n: (q.describe() if isinstance(q, Prior) else f"fixed {q.value:g}")
+        "priors": {n: (f"fixed {q.value:g}" if isinstance(q, Fixed) else q.describe())
                    for n, q in p.coefficients.items()},
         "network": f"{model.settings.network.kind} {model.settings.network.layer_sizes}",
         "num_weights": model.num_weights,
@@ -463,7 +504,7 @@ def _reported_truth(truth, posterior: dict) -> dict:
     are dropped, and one value for a per-group sigma applies to every group."""
     out = {}
     for name, value in truth.items():
-        if name not in posterior:
+        if name not in posterior or callable(value):  # a field's truth: see _field_summaries
             continue
         event_shape = np.shape(posterior[name])[2:]
         out[name] = np.broadcast_to(np.asarray(value, dtype=float), event_shape).tolist() \
@@ -573,6 +614,8 @@ def run(
                                                       inf.save_weights)
     field = field_predictions(model, draws, constrained)
     reported = [n for n in model.reported_sites if n in posterior]
+    fields, field_dims, field_coords = _coefficient_fields(model, constrained,
+                                                           *draws.position.shape[:2])
     obs = model.problem.observations
     names = model.problem.domain.coord_names
     coords_data = {name: obs.coords[:, i] for i, name in enumerate(names)}
@@ -584,6 +627,9 @@ def run(
     coords = {"group": list(obs.group_names)}
     dims["u"] = list(field[2])
     coords.update(field[2])
+    posterior.update(fields)
+    dims.update(field_dims)
+    coords.update(field_coords)
     if model.problem.per_group_noise:
         dims["sigma"] = ["group"]
     if "collocation_resampling" in ctx.map_info:
@@ -593,6 +639,7 @@ def run(
         coords["coordinate"] = list(names)
     attrs = _attrs(config, model, inf.seed, inf.method)
     attrs["exact_mcmc"] = method.exact_mcmc
+    attrs["coefficient_fields"] = list(model.field_coefficients)
     attrs["method_info"] = draws.info
     attrs["map_fits"] = _map_fits(reported, target, fit) if fit is not None else []
     attrs["map_restarts"] = ctx.map_restarts
@@ -622,7 +669,7 @@ def run(
               "total_s": time.perf_counter() - t_start}
     summary = summarize(
         dt, var_names=reported, method=inf.method, seed=inf.seed, timing=timing,
-        truth=_reported_truth(config.truth, posterior) or None,
+        truth=_reported_truth(model.problem.truth, posterior) or None,
         max_tree_depth=draws.info.get("max_tree_depth"),
         extra={"config": str(config.path), "equation": model.problem.pde.equation,
                "exact_mcmc": method.exact_mcmc, "method_info": draws.info,
@@ -638,6 +685,8 @@ def run(
     summary["diagnostics"]["warnings"].extend(
         f"{method.name}: {w}" for w in draws.info.get("warnings", ()))
     summary["identifiability"] = identify(dt, reported)
+    if model.field_coefficients:
+        summary["fields"] = _field_summaries(model, dt, model.problem.truth)
     summary["map_fits"] = attrs["map_fits"]
     summary["map_restarts"] = ctx.map_restarts
     if ctx.map_info:

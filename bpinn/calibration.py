@@ -398,6 +398,10 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     config, model = _load(config_path, overrides)
     if truth not in TRUTH_MODES:
         raise ConfigError(f"truth must be one of {TRUTH_MODES}, got {truth!r}")
+    if model.field_coefficients:
+        raise ConfigError(f"{config.path}: calibration draws scalar coefficients from their "
+                          f"priors; coefficient fields ({', '.join(model.field_coefficients)}) "
+                          "are not supported by it yet")
     if num_datasets < 2:
         raise ConfigError(f"--datasets must be at least 2, got {num_datasets}")
     try:

@@ -438,7 +438,8 @@ def _cmd_check(args) -> int:
     obs = p.observations
     print(f"{args.config}: ok")
     print(f"  equation      {p.pde.equation}")
-    print(f"  unknowns      {', '.join(model.reported_sites)}")
+    fields = [f"{n} ({p.coefficients[n].describe()})" for n in model.field_coefficients]
+    print(f"  unknowns      {', '.join([*model.reported_sites, *fields])}")
     print(f"  observations  {obs.values.shape[0]} readings in {len(obs.group_names)} group(s) "
           f"from {obs.origin}")
     print(f"  network       {model.num_weights} weights; "

@@ -45,6 +45,13 @@ from types import MappingProxyType
 from bpinn.data import load_observations, validate_observations
 from bpinn.inference.methods import method_names
 from bpinn.models.conditions import Condition, hard_constraint, soft_terms
+from bpinn.models.fields import (
+    FIELDS_KEY,
+    FieldValue,
+    GaussianProcessField,
+    default_num_basis,
+)
+from bpinn.models.fields import MAX_BASIS as FIELD_MAX_BASIS
 from bpinn.models.networks import Network
 from bpinn.models.pdes import BUILTIN_PDES, make_pde
 from bpinn.models.priors import PRIOR_FAMILIES, Fixed, Prior, parse_quantity
@@ -415,7 +422,7 @@ def _validated(path: Path, raw: dict, overrides: dict | None) -> RunConfig:
         if isinstance(value, list):
             for i, v in enumerate(value):
                 _number(v, f"{path} [truth] {name}[{i}]")
-        else:
+        elif not (isinstance(value, str) and ":" in value):  # 'module:function': a field's truth
             _number(value, f"{path} [truth] {name}")
     return RunConfig(path=path, raw=MappingProxyType(raw), inference=settings,
                      truth=MappingProxyType(dict(truth)))
@@ -521,14 +528,17 @@ def _check_scalar(out, what: str, path: str) -> None:
 
 
 def _check_operator(operator, ref: str, path: str, domain: Domain, names, *,
-                    flux: bool = False) -> None:
+                    flux: bool = False, fields=()) -> None:
     """Call a user-defined PDE operator (or, with ``flux``, its divergence form) once, on a
     smooth trial function at the domain's centre, so that a wrong signature or result is
-    reported here and not as a traceback mid-run."""
+    reported here and not as a traceback mid-run. ``fields``: the coefficients declared as
+    fields, which the operator also finds as functions under ``coeffs["fields"]``."""
     import jax.numpy as jnp
 
     z = jnp.asarray((domain.lower + domain.upper) / 2)
     coeffs = {name: jnp.asarray(1.0) for name in names}
+    if fields:
+        coeffs[FIELDS_KEY] = {n: (lambda point: 1.0 + 0.0 * jnp.sum(point)) for n in fields}
     call, returns = (("flux", "(F, G) with L[u] = -dF/dx + G, two numbers") if flux
                      else ("operator", "L[u](z), one number"))
 
@@ -565,11 +575,13 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
             coeffs = sorted(cfg.raw.get("coefficients", {}))
         if not (isinstance(coeffs, list) and all(isinstance(c, str) for c in coeffs)):
             _fail(f"{p} coefficients", f"expected a list of names, got {_show(coeffs)}")
-        _check_operator(operator, name, f"{p} pde", domain, coeffs)
+        field_coeffs = [n for n in _field_names(cfg) if n in coeffs]
+        _check_operator(operator, name, f"{p} pde", domain, coeffs, fields=field_coeffs)
         flux = None
         if prob["flux"] is not None:
             flux = _user_function(prob["flux"], f"{p} flux", cfg.base_dir)
-            _check_operator(flux, prob["flux"], f"{p} flux", domain, coeffs, flux=True)
+            _check_operator(flux, prob["flux"], f"{p} flux", domain, coeffs, flux=True,
+                            fields=field_coeffs)
         return PDE(name=name, coefficient_names=tuple(coeffs), operator=operator,
                    equation=f"{name}[u] = f (user-defined)", flux=flux)
     if prob["flux"] is not None:
@@ -592,7 +604,66 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
         raise ConfigError(f"{p}: {err}") from None
 
 
-def _coefficients(cfg: RunConfig, pde: PDE) -> dict:
+def _field_names(cfg: RunConfig) -> list[str]:
+    """Coefficients the config declares as fields (a table with a 'field' key)."""
+    return [n for n, v in cfg.raw.get("coefficients", {}).items()
+            if isinstance(v, dict) and "field" in v]
+
+
+_FIELD_KEYS = {"field": ..., "loc": 0.0, "scale": 1.0, "length_scale": None, "log": True,
+               "over": None, "num_basis": None}
+_FIELD_KINDS = ("gp",)
+# The default prior length scale of a field, as a fraction of each axis's extent.
+DEFAULT_FIELD_LENGTH_FRACTION = 0.25
+
+
+def _per_axis(value, path: str, axes: list[str], **number) -> list:
+    """A number for every axis, or a list with one per axis."""
+    if isinstance(value, list):
+        if len(value) != len(axes):
+            _fail(path, f"expected one value per axis {axes} or a single number, got "
+                  f"{_show(value)}")
+        return [_number(v, f"{path}[{i}]", **number) for i, v in enumerate(value)]
+    return [_number(value, path, **number)] * len(axes)
+
+
+def _field(value: dict, path: str, name: str, domain: Domain) -> GaussianProcessField:
+    """``{ field = "gp", loc, scale, length_scale, log, over, num_basis }``: an unknown
+    coefficient field with a Gaussian process prior (``bpinn.models.fields``)."""
+    f = _check_keys(value, _FIELD_KEYS, path)
+    if f["field"] not in _FIELD_KINDS:
+        _fail(f"{path} field", f"unknown field prior {_show(f['field'])}; valid: "
+              f"{list(_FIELD_KINDS)} (a Gaussian process)")
+    space = list(domain.coord_names[: domain.space_dims])
+    over = space if f["over"] is None else f["over"]
+    if (not isinstance(over, list) or not over or len(set(over)) != len(over)
+            or any(a not in domain.coord_names for a in over)):
+        _fail(f"{path} over", f"expected a list of distinct coordinates out of "
+              f"{list(domain.coord_names)}, e.g. {space}, got {_show(over)}")
+    axes = [domain.coord_names.index(a) for a in over]
+    lower, upper = domain.lower[axes], domain.upper[axes]
+    if f["length_scale"] is None:
+        ell = list(DEFAULT_FIELD_LENGTH_FRACTION * (upper - lower))
+    else:
+        ell = _per_axis(f["length_scale"], f"{path} length_scale", over, positive=True)
+    if f["num_basis"] is None:
+        m = list(default_num_basis(ell, (upper - lower) / 2))
+    else:
+        m = _per_axis(f["num_basis"], f"{path} num_basis", over, integer=True, minimum=1,
+                      maximum=FIELD_MAX_BASIS, why="the latent vector is sampled")
+    try:
+        return GaussianProcessField(
+            name=name, axes=tuple(axes), axis_names=tuple(over),
+            lower=tuple(map(float, lower)), upper=tuple(map(float, upper)),
+            loc=_number(f["loc"], f"{path} loc"),
+            scale=_number(f["scale"], f"{path} scale", positive=True),
+            length_scale=tuple(float(v) for v in ell), log=_bool(f["log"], f"{path} log"),
+            num_basis=tuple(int(v) for v in m))
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def _coefficients(cfg: RunConfig, pde: PDE, domain: Domain) -> dict:
     p = f"{cfg.path} [coefficients]"
     table = cfg.raw.get("coefficients", {})
     out = {}
@@ -600,7 +671,10 @@ def _coefficients(cfg: RunConfig, pde: PDE) -> dict:
         if name not in pde.coefficient_names:
             _fail(p, f"{name!r} is not a coefficient of the {pde.name} PDE; its coefficients are "
                   f"{list(pde.coefficient_names)}" + _suggest(name, pde.coefficient_names))
-        out[name] = _quantity(value, f"{p} {name}")
+        if isinstance(value, dict) and "field" in value:
+            out[name] = _field(value, f"{p} {name}", name, domain)
+        else:
+            out[name] = _quantity(value, f"{p} {name}")
     missing = [n for n in pde.coefficient_names if n not in out]
     if missing:
         _fail(p, f"coefficient(s) {missing} of the {pde.name} PDE have neither a value nor a "
@@ -700,7 +774,7 @@ def build_problem(cfg: RunConfig) -> Problem:
     """Load the data, resolve functions and return the validated ``Problem``."""
     domain = _domain(cfg)
     pde = _pde(cfg, domain)
-    coefficients = _coefficients(cfg, pde)
+    coefficients = _coefficients(cfg, pde, domain)
     p = f"{cfg.path} [data]"
     data = _check_keys(cfg.raw["data"], _SCHEMA["data"], p)
     obs = _observations(cfg, data, domain, p, value_key="value", group=data["group"])
@@ -751,12 +825,27 @@ def build_problem(cfg: RunConfig) -> Problem:
             domain=domain, pde=pde, coefficients=coefficients, observations=obs, noise=noise,
             conditions=conditions, source=source, source_description=source_text,
             source_data=source_data, source_noise=source_noise, per_group_noise=per_group,
-            likelihood=likelihood, student_t_df=student_t_df, truth=dict(cfg.truth),
+            likelihood=likelihood, student_t_df=student_t_df,
+            truth=_truth(cfg, coefficients, domain),
             holdout=holdout, reference=reference,
         )
     except ValueError as err:
         raise ConfigError(f"{cfg.path}: {err}") from None
     return problem
+
+
+def _truth(cfg: RunConfig, coefficients: dict, domain: Domain) -> dict:
+    """``[truth]`` with each field's 'module:function' resolved to the function of the point
+    (checked once at the domain's centre); numbers pass through."""
+    out = dict(cfg.truth)
+    for name, value in cfg.truth.items():
+        if isinstance(value, str):
+            path = f"{cfg.path} [truth] {name}"
+            if not isinstance(coefficients.get(name), GaussianProcessField):
+                _fail(path, "a 'module:function' truth is for a coefficient field (a table with "
+                      f"field = \"gp\" in [coefficients]); {name} takes a number")
+            out[name] = _function_or_number(value, path, cfg.base_dir, domain)
+    return out
 
 
 def _user_function(value, path: str, base_dir: Path):
@@ -779,9 +868,11 @@ def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients
     forward = _user_function(value, path, base_dir)
     points = jnp.asarray((domain.lower + domain.upper) / 2)[None]
 
-    def typical(c):  # the known value, or the prior's median
+    def typical(c):  # the known value, or the prior's median (a field: its prior mean)
         if isinstance(c, Fixed):
             return jnp.asarray(c.value, float)
+        if isinstance(c, GaussianProcessField):
+            return FieldValue(c, jnp.zeros(c.num_latent))
         prior = c.distribution()
         try:
             return jnp.broadcast_to(prior.icdf(jnp.asarray(0.5)), prior.batch_shape)
@@ -789,7 +880,8 @@ def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients
             return jnp.median(prior.sample(jax.random.key(0), (1001,)), axis=0)
 
     coeffs = {n: typical(c) for n, c in coefficients.items()}
-    shown = ", ".join(f"{n!r}: {float(jnp.ravel(v)[0]):.4g}" for n, v in coeffs.items())
+    shown = ", ".join(f"{n!r}: a field (a function of one point)" if isinstance(v, FieldValue)
+                      else f"{n!r}: {float(jnp.ravel(v)[0]):.4g}" for n, v in coeffs.items())
     try:
         out = jnp.asarray(forward(points, coeffs))
     except (Exception, SystemExit) as err:  # user code: any failure is a bad config value

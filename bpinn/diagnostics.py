@@ -258,8 +258,9 @@ def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, A
     _require_groups(dt, ("posterior", "prior"),
                     "identifiability needs posterior and prior draws: produce the results with "
                     "`bpinn run CONFIG`, which writes both")
-    if var_names is None:
-        var_names = [v for v in dt["posterior"].data_vars if v != "weights"]
+    if var_names is None:  # coefficient fields have their own pointwise summary
+        fields = decode_attrs(dt).get("coefficient_fields") or []
+        var_names = [v for v in dt["posterior"].data_vars if v != "weights" and v not in fields]
     coefficients = [v for v in var_names if not v.startswith("sigma")]
     out = {
         "contraction": contraction(dt, var_names),

@@ -48,6 +48,8 @@ FILENAME_REPORT = "report.html"
 FILENAME_CSV = "results.csv"
 SECTION_IDS = ("warnings", "problem", "data", "results", "convergence", "posterior",
                "predictive", "identifiability")
+# Sections only some runs have (a coefficient field), in the navigation's order.
+_NAV_IDS = (*SECTION_IDS[:6], "fields", *SECTION_IDS[6:])
 EXPECTED = "a posterior.nc written by `bpinn run` (or the directory holding it)"
 BAND_PROB = 0.90
 MAX_SENSOR_PANELS = 16  # beyond this the per-sensor band plots become unreadable thumbnails
@@ -93,6 +95,7 @@ def write_report(results_path: str | os.PathLike, out_html: str | os.PathLike | 
         section_results(summary),
         section_convergence(dt, summary, unknowns, bfmi),
         section_posterior(dt, unknowns),
+        section_fields(summary),
         section_predictive(dt, attrs),
         section_identifiability(identifiability),
     ]
@@ -137,7 +140,10 @@ def _load_bpinn_results(path: Path) -> xr.DataTree:
 
 
 def _unknown_names(dt: xr.DataTree) -> list[str]:
-    return [str(v) for v in dt["posterior"].data_vars if v not in _NOT_UNKNOWNS]
+    """Scalar unknowns (and per-group noise); coefficient fields have their own section."""
+    fields = decode_attrs(dt).get("coefficient_fields") or []
+    return [str(v) for v in dt["posterior"].data_vars
+            if v not in _NOT_UNKNOWNS and v not in fields]
 
 
 def _load_or_compute_summary(dt: xr.DataTree, attrs: Mapping, summary_path: Path) -> dict:
@@ -364,6 +370,59 @@ def section_posterior(dt: xr.DataTree, unknowns: list[str]) -> str:
                 "the data determine only in combination.</p>"
                 + _plot_or_note(lambda: _pair_figure(dt, unknowns), "pair plot"))
     return out
+
+
+def section_fields(summary: Mapping) -> str:
+    """Each unknown coefficient field: pointwise mean and 95% band (1-D) or mean and sd maps
+    (2-D), and where the data determined it."""
+    fields = summary.get("fields") or {}
+    if not fields:
+        return ""
+    out = _h2("fields", "Coefficient fields")
+    for name, f in fields.items():
+        truth = (f"; truth inside the 95% band at {_pct(f['truth_in_95_fraction'])} of the "
+                 f"grid points, RMSE of the mean {_fmt(f['rmse'], '.3g')}"
+                 if f.get("truth") is not None else "")
+        out += (f"<h3>{_esc(name)}</h3><p>Prior: {_esc(f.get('prior'))}. The data determine it "
+                f"(posterior variance at most half the prior's) over "
+                f"{_pct(f['identified_fraction'])} of the grid; largest pointwise R-hat "
+                f"{_fmt(f['max_r_hat'], '.3f')}, smallest bulk ESS "
+                f"{_fmt(f['min_ess_bulk'], '.0f')}{_esc(truth)}.</p>"
+                + _plot_or_note(lambda f=f, name=name: _coefficient_field_figure(name, f),
+                                f"field {name}"))
+    return out
+
+
+def _coefficient_field_figure(name: str, f: Mapping):
+    axes = list(f["axes"])
+    mean, sd = np.asarray(f["mean"]), np.asarray(f["sd"])
+    if len(axes) == 1:
+        x = np.asarray(f["axes"][axes[0]])
+        fig = Figure(figsize=(6, 3.2), layout="constrained")
+        ax = fig.subplots()
+        ax.fill_between(x, f["q2.5"], f["q97.5"], alpha=0.3, color="C1", linewidth=0,
+                        label="95% band")
+        ax.plot(x, mean, color="C1", label="posterior mean")
+        if f.get("truth") is not None:
+            ax.plot(x, f["truth"], "k--", lw=1, label="truth")
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8)
+        return fig
+    h, v = (np.asarray(f["axes"][a]) for a in axes[:2])
+    shape = tuple(len(f["axes"][a]) for a in axes)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    for ax, values, label, cmap in zip(fig.subplots(1, 2), (mean, sd), ("mean", "sd"),
+                                       ("viridis", "magma"), strict=True):
+        grid = values.reshape(shape)
+        if len(shape) == 3:  # the first slice along the third axis
+            grid = grid[:, :, 0]
+        mesh = ax.pcolormesh(h, v, grid.T, shading="auto", cmap=cmap)
+        fig.colorbar(mesh, ax=ax)
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(axes[1])
+        ax.set_title(f"posterior {label} of {name}", fontsize=9)
+    return fig
 
 
 def section_predictive(dt: xr.DataTree, attrs: Mapping) -> str:
@@ -817,7 +876,7 @@ nav a{margin-right:1em}
 """
 
 
-def _page(title: str, sections: list[str], ids: tuple[str, ...] = SECTION_IDS) -> str:
+def _page(title: str, sections: list[str], ids: tuple[str, ...] = _NAV_IDS) -> str:
     present = [s for s in ids if any(f"id='{s}'" in part for part in sections)]
     nav = "".join(f"<a href='#{s}'>{s}</a>" for s in present)
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -803,6 +803,77 @@ def bfmi_warning(bfmi: list[float]) -> str:
             "distribution poorly (heavy tails or a badly scaled metric)")
 
 
+# A field's value at a point counts as determined by the data where its posterior variance is
+# at most this fraction of the prior's (the coefficients' "identified" threshold, 1 - 0.5).
+FIELD_IDENTIFIED = 0.5
+
+
+def field_summary(dt: xr.DataTree, name: str, *, prior_sd: float, log: bool,
+                  truth: np.ndarray | None = None) -> dict[str, Any]:
+    """Pointwise posterior of a coefficient field stored on a grid (``posterior[name]``, dims
+    chain, draw, then one per axis): mean, sd and the equal-tailed 95% band at every grid point
+    (C order), the worst R-hat and bulk ESS over the points, and where the data determine the
+    field: the contraction ``1 - Var_post / Var_prior`` of g (log k when ``log``) at each point,
+    against the prior's sd ``prior_sd``. With ``truth`` (values on the grid) also the fraction of
+    points whose 95% band holds the truth and the root-mean-square error of the mean."""
+    from arviz_stats.base import array_stats
+
+    da = dt["posterior"][name]
+    axes = [d for d in da.dims if d not in ("chain", "draw")]
+    values = da.transpose("chain", "draw", *axes).values
+    flat = values.reshape(values.shape[0], values.shape[1], -1)
+    g = np.log(flat) if log else flat
+    contraction = 1.0 - g.reshape(-1, g.shape[-1]).var(axis=0) / prior_sd**2
+    per_point = np.moveaxis(flat, -1, 0)
+    r_hat = np.asarray([array_stats.rhat(v, chain_axis=0, draw_axis=1) for v in per_point])
+    ess = np.asarray([array_stats.ess(v, chain_axis=0, draw_axis=1) for v in per_point])
+    pooled = flat.reshape(-1, flat.shape[-1])
+    lo, hi = np.quantile(pooled, [0.025, 0.975], axis=0)
+    out: dict[str, Any] = {
+        "axes": {d.removeprefix(f"{name}_"): da[d].values.tolist() for d in axes},
+        "mean": pooled.mean(axis=0).tolist(),
+        "sd": pooled.std(axis=0).tolist(),
+        "q2.5": lo.tolist(),
+        "q97.5": hi.tolist(),
+        "max_r_hat": float(np.max(r_hat)) if r_hat.size else None,
+        "min_ess_bulk": float(np.min(ess)) if ess.size else None,
+        "contraction": contraction.tolist(),
+        "identified_fraction": float(np.mean(contraction >= FIELD_IDENTIFIED)),
+    }
+    if truth is not None:
+        truth = np.asarray(truth, float).reshape(-1)
+        out["truth"] = truth.tolist()
+        out["truth_in_95_fraction"] = float(np.mean((lo <= truth) & (truth <= hi)))
+        out["rmse"] = float(np.sqrt(np.mean((pooled.mean(axis=0) - truth) ** 2)))
+    return out
+
+
+def field_lines(name: str, f: Mapping[str, Any], rows: int = 9) -> list[str]:
+    """A coefficient field in a few rows of its grid: where it is, what it is, how sure."""
+    axes = list(f["axes"])
+    mesh = np.meshgrid(*(np.asarray(f["axes"][a]) for a in axes), indexing="ij")
+    coords = np.stack([m.ravel() for m in mesh], axis=1)
+    pick = np.unique(np.linspace(0, len(coords) - 1, rows).round().astype(int))
+    has_truth = f.get("truth") is not None
+    head = "".join(f"{a:>9}" for a in axes) + f"{'mean':>11}{'2.5%':>11}{'97.5%':>11}" + (
+        f"{'truth':>11}" if has_truth else "") + f"{'contraction':>13}"
+    lines = [f"field {name} (pointwise posterior at {len(pick)} of {len(coords)} grid points):",
+             head]
+    for i in pick:
+        cells = "".join(f"{v:>9.3g}" for v in coords[i])
+        cells += "".join(f"{f[key][i]:>11.4g}" for key in ("mean", "q2.5", "q97.5"))
+        if has_truth:
+            cells += f"{f['truth'][i]:>11.4g}"
+        lines.append(cells + f"{f['contraction'][i]:>13.2f}")
+    tail = (f"determined by the data (contraction >= {FIELD_IDENTIFIED}) over "
+            f"{100 * f['identified_fraction']:.0f}% of the grid; max R-hat "
+            f"{_num(f['max_r_hat'])}, min bulk ESS {_num(f['min_ess_bulk'])}")
+    if has_truth:
+        tail += (f"; truth inside the 95% band at {100 * f['truth_in_95_fraction']:.0f}% of the "
+                 f"points, RMSE of the mean {f['rmse']:.3g}")
+    return [*lines, tail]
+
+
 def _fmt_rhat(value: float) -> str:
     text = f"{value:.3f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
@@ -918,6 +989,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines.append("diagnostics: " + "  ".join(parts))
     lines.extend(f"WARNING: {w}" for w in d["warnings"])
     lines.extend(_implicit_prior_lines(summary.get("method_info", {}).get("implicit_prior")))
+    for name, f in (summary.get("fields") or {}).items():
+        lines.append("")
+        lines.extend(field_lines(name, f))
     return "\n".join(lines)
 
 

@@ -3,7 +3,8 @@
 Sites (names are what appear in the results):
 
 - ``weights``: all network parameters, flattened, Gaussian prior;
-- one site per unknown PDE coefficient, named as in the PDE;
+- one site per unknown PDE coefficient, named as in the PDE (for a coefficient field, the
+  white-normal weights of its basis, ``bpinn.models.fields``);
 - ``sigma``: sensor noise sd (dim ``group`` when per group), ``sigma_pde``, ``sigma_bc``,
   ``sigma_source`` when inferred;
 - observed: ``u_obs`` (readings), ``pde_residual`` (residual at collocation points, target 0),
@@ -28,6 +29,7 @@ import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
 
 from bpinn.models.conditions import SoftTerm, halton, hard_constraint, soft_terms
+from bpinn.models.fields import FieldValue, GaussianProcessField, coefficients_at
 from bpinn.models.networks import Network, SolutionModel
 from bpinn.models.priors import Fixed, Prior
 from bpinn.models.problem import Problem, residual
@@ -193,6 +195,15 @@ class BPINN:
         )
 
     @property
+    def field_coefficients(self) -> tuple[str, ...]:
+        """Unknown coefficient fields: each is a latent site of its basis weights (white
+        normals), reported as the field's values on a grid, not as a scalar."""
+        return tuple(
+            n for n in self.problem.pde.coefficient_names
+            if isinstance(self.problem.coefficients[n], GaussianProcessField)
+        )
+
+    @property
     def scale_sites(self) -> tuple[str, ...]:
         """Inferred scale sites, in a fixed order."""
         p, s = self.problem, self.settings
@@ -261,10 +272,15 @@ class BPINN:
         return jax.vmap(self.u_fn(weights))(jnp.asarray(points))
 
     def coefficient_values(self, sampled: dict) -> dict:
+        """Every coefficient by name from the sampled sites: a number, or for a field a
+        ``FieldValue`` (a function of the point) made from its latent site."""
         out = {}
         for name in self.problem.pde.coefficient_names:
             q = self.problem.coefficients[name]
-            out[name] = sampled[name] if isinstance(q, Prior) else jnp.asarray(q.value)
+            if isinstance(q, GaussianProcessField):
+                out[name] = FieldValue(q, sampled[name])
+            else:
+                out[name] = sampled[name] if isinstance(q, Prior) else jnp.asarray(q.value)
         return out
 
     def noise_per_reading(self, sigma):
@@ -305,6 +321,10 @@ class BPINN:
             name: numpyro.sample(name, p.coefficients[name].distribution())
             for name in self.unknown_coefficients
         }
+        for name in self.field_coefficients:
+            size = p.coefficients[name].num_latent
+            sampled[name] = numpyro.sample(name, dist.Normal(0.0, 1.0).expand((size,))
+                                           .to_event(1))
         return self.coefficient_values(sampled), _sample_scale(
             "sigma", p.noise, shape=self.noise_shape)
 
@@ -371,8 +391,8 @@ class BPINN:
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
         if self.weak is not None:
-            r = self.weak.residual(lambda z: p.pde.flux(u, z, coeffs),
-                                   lambda z: p.source(z, coeffs))
+            r = self.weak.residual(lambda z: p.pde.flux(u, z, coefficients_at(coeffs, z)),
+                                   lambda z: p.source(z, coefficients_at(coeffs, z)))
             with numpyro.plate("test_functions", r.shape[0]), _scaled(
                     physics_weight * weight("pde_residual")):
                 numpyro.sample("pde_residual", dist.Normal(r, sigma_pde), obs=jnp.zeros_like(r))
@@ -426,7 +446,7 @@ class BPINN:
             sigma_f = _sample_scale("sigma_source", p.source_noise)
             if not observe_data:
                 return
-            lf = jax.vmap(lambda z: p.pde.operator(u, z, coeffs))(
+            lf = jax.vmap(lambda z: p.pde.operator(u, z, coefficients_at(coeffs, z)))(
                 jnp.asarray(p.source_data.coords)
             )
             with numpyro.plate("source_points", lf.shape[0]), numpyro.handlers.scale(

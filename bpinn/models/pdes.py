@@ -9,6 +9,11 @@ The factories return :class:`bpinn.models.problem.PDE` objects whose ``operator`
 differential part ``L[u]`` of ``L[u] = f``; the source ``f`` (zero by default) is supplied
 separately and subtracted by :func:`bpinn.models.problem.residual`.
 
+A coefficient may be an unknown field (``bpinn.models.fields``): ``coeffs[name]`` is then its
+value at ``z`` and ``coeffs["fields"][name]`` the function. The diffusion terms of ``heat``,
+``poisson``, ``reaction_diffusion`` and ``burgers`` then take the divergence form
+``div(c grad u) = c lap(u) + grad c . grad u``; with a number the two forms agree.
+
 Examples
 --------
 A custom operator written with the helpers, here ``u_t - D * lap(u) + a * u``:
@@ -33,6 +38,7 @@ from collections.abc import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from bpinn.models.fields import FIELDS_KEY
 from bpinn.models.problem import PDE, Domain, SolutionFn
 
 __all__ = [
@@ -265,6 +271,18 @@ def _coeff(coeffs: Mapping[str, jnp.ndarray], key: str, name: str, names: tuple[
         ) from None
 
 
+def _diffusion(u_fn, z, coeffs, key: str, space_dims: int, name: str, names: tuple[str, ...]):
+    """``div(c grad u)`` for the coefficient ``key``: ``c * lap(u)`` for a number, plus
+    ``grad c . grad u`` when c is a coefficient field (``bpinn.models.fields``): a
+    space-varying diffusivity or conductivity acts in divergence (conservation) form."""
+    out = _coeff(coeffs, key, name, names) * laplacian(u_fn, z, space_dims)
+    field = coeffs.get(FIELDS_KEY, {}).get(key)
+    if field is not None:
+        for i in range(space_dims):
+            out = out + partial(field, z, i) * partial(u_fn, z, i)
+    return out
+
+
 def _lap_text(space_dims: int) -> str:
     return "(u_xx + u_yy)" if space_dims == 2 else "(u_xx)"
 
@@ -307,8 +325,7 @@ def heat(domain: Domain, **options) -> PDE:
     names = ("D",)
 
     def operator(u_fn, z, coeffs):
-        D = _coeff(coeffs, "D", name, names)
-        return partial(u_fn, z, ti) - D * laplacian(u_fn, z, sd)
+        return partial(u_fn, z, ti) - _diffusion(u_fn, z, coeffs, "D", sd, name, names)
 
     return PDE(name, names, operator, f"u_t = D * {_lap_text(sd)} + f", opts)
 
@@ -395,7 +412,7 @@ def poisson(domain: Domain, **options) -> PDE:
     names = ("k",)
 
     def operator(u_fn, z, coeffs):
-        return -_coeff(coeffs, "k", name, names) * laplacian(u_fn, z, sd)
+        return -_diffusion(u_fn, z, coeffs, "k", sd, name, names)
 
     def flux(u_fn, z, coeffs):  # -k u'' = -(k u')': F = k u', G = 0
         return _coeff(coeffs, "k", name, names) * partial(u_fn, z, 0), jnp.zeros(())
@@ -460,9 +477,8 @@ def reaction_diffusion(domain: Domain, **options) -> PDE:
         equation = f"-D * {lap} - k * {react_text} = f"
 
     def operator(u_fn, z, coeffs):
-        D = _coeff(coeffs, "D", name, names)
         k = _coeff(coeffs, "k", name, names)
-        out = -D * laplacian(u_fn, z, sd) - k * react_fn(u_fn(z))
+        out = -_diffusion(u_fn, z, coeffs, "D", sd, name, names) - k * react_fn(u_fn(z))
         if ti is not None:
             out = out + partial(u_fn, z, ti)
         return out
@@ -507,9 +523,8 @@ def burgers(domain: Domain, **options) -> PDE:
     names = ("nu",)
 
     def operator(u_fn, z, coeffs):
-        nu = _coeff(coeffs, "nu", name, names)
         u, u_x = jax.jvp(u_fn, (z,), (_unit(z, 0),))
-        return partial(u_fn, z, ti) + u * u_x - nu * second_partial(u_fn, z, 0)
+        return partial(u_fn, z, ti) + u * u_x - _diffusion(u_fn, z, coeffs, "nu", 1, name, names)
 
     return PDE(name, names, operator, "u_t + u * u_x = nu * u_xx + f", opts)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import jax.numpy as jnp
 import numpy as np
 
+from bpinn.models.fields import coefficients_at
+
 # u_fn(z) -> scalar, z of shape (ndim,) in physical units.
 SolutionFn = Callable[[jnp.ndarray], jnp.ndarray]
 # operator(u_fn, z, coeffs) -> scalar: the differential part L[u](z) of L[u] = f.
@@ -126,7 +128,9 @@ def zero_source(z, coeffs):
 
 
 def residual(pde: PDE, source: SourceFn, u_fn: SolutionFn, z, coeffs):
-    """Pointwise PDE residual ``L[u](z) - f(z)``; batch it with ``jax.vmap`` outside."""
+    """Pointwise PDE residual ``L[u](z) - f(z)``; batch it with ``jax.vmap`` outside.
+    Coefficient fields are evaluated at ``z`` (``bpinn.models.fields.coefficients_at``)."""
+    coeffs = coefficients_at(coeffs, z)
     return pde.operator(u_fn, z, coeffs) - source(z, coeffs)
 
 
@@ -134,10 +138,11 @@ def residual(pde: PDE, source: SourceFn, u_fn: SolutionFn, z, coeffs):
 class Problem:
     """Everything the user states about the inverse problem, validated and in physical units.
 
-    ``coefficients`` maps every name in ``pde.coefficient_names`` to a ``Fixed`` value or a
-    ``Prior``; ``noise`` is the sensor noise sd (one, or one per sensor group when
-    ``per_group_noise``); ``source_data`` are optional noisy measurements of the source f at
-    points, with their own noise ``source_noise``.
+    ``coefficients`` maps every name in ``pde.coefficient_names`` to a ``Fixed`` value, a
+    ``Prior`` or a ``GaussianProcessField`` (an unknown coefficient field); ``noise`` is the
+    sensor noise sd (one, or one per sensor group when ``per_group_noise``); ``source_data``
+    are optional noisy measurements of the source f at points, with their own noise
+    ``source_noise``. ``truth`` holds numbers, and for a field a function of the point.
     """
 
     domain: Domain
@@ -153,7 +158,7 @@ class Problem:
     per_group_noise: bool = False
     likelihood: str = "normal"  # or "student_t"
     student_t_df: float = 4.0
-    truth: Mapping[str, float] = field(default_factory=dict)
+    truth: Mapping[str, object] = field(default_factory=dict)
     holdout: object | None = None  # bpinn.data.Observations kept out of the likelihood
     # the user's forward model, forward(points (n, ndim), coeffs) -> u (n,): the reference
     # solver of a PDE without a built-in one (bpinn.reference.registry.problem_forward)

@@ -38,12 +38,17 @@ def least_squares_estimate(problem, *, num_starts: int = NUM_STARTS, seed: int =
     sd), ``sigma_hat`` (residual rms with the degrees-of-freedom correction), ``cost`` and
     ``success``.
     """
+    from bpinn.models.fields import GaussianProcessField
     from bpinn.models.priors import Prior
 
     forward = forward or problem_forward(problem)
     names = [n for n in problem.pde.coefficient_names if isinstance(problem.coefficients[n], Prior)]
     if not names:
         raise ValueError("least_squares_estimate: the problem has no unknown coefficients")
+    fields = [n for n, q in problem.coefficients.items() if isinstance(q, GaussianProcessField)]
+    if fields:
+        raise ValueError(f"least_squares_estimate: coefficient fields ({', '.join(fields)}) have "
+                         "no least-squares baseline here; it estimates scalar coefficients")
     fixed = {n: jnp.asarray(q.value) for n, q in problem.coefficients.items() if n not in names}
     dists = [problem.coefficients[n].distribution() for n in names]
     logs = [isinstance(biject_to(d.support), ExpTransform) for d in dists]

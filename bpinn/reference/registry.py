@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bpinn.models.fields import GaussianProcessField
 from bpinn.models.pdes import make_pde
 from bpinn.models.problem import Domain, zero_source
 from bpinn.reference.mol import (
@@ -560,6 +561,12 @@ def problem_forward(problem, points=None, **resolution) -> ForwardFn:
         at = jnp.asarray(_check_points(points, domain, problem.pde.name))
         user = problem.reference
         return lambda coeffs: jnp.reshape(jnp.asarray(user(at, coeffs)), (at.shape[0],))
+    fields = [n for n, q in problem.coefficients.items() if isinstance(q, GaussianProcessField)]
+    if fields:
+        raise ValueError(f"the built-in reference solvers take constant coefficients; "
+                         f"{', '.join(fields)} is a coefficient field. Give your own solver as "
+                         "[problem] reference = 'module:function' (forward(points, coeffs), "
+                         "where coeffs[name] is the field as a function of one point)")
     solver = reference_solver(problem.pde.name)
     kinds = ["dirichlet"] * domain.space_dims
     face_values: dict[tuple[int, int], object] = {}

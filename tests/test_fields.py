@@ -1,0 +1,199 @@
+"""Coefficient fields (``bpinn.models.fields``): the reduced-rank Gaussian-process prior, the
+divergence form of the built-in diffusion terms, and the config keys that declare a field."""
+
+from __future__ import annotations
+
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bpinn.config import ConfigError, build_problem, load_config
+from bpinn.models.fields import (
+    FieldValue,
+    GaussianProcessField,
+    coefficients_at,
+    default_num_basis,
+    values_on,
+)
+from bpinn.models.pdes import heat, poisson
+from bpinn.models.problem import Domain, residual, zero_source
+from bpinn.reference.registry import problem_forward
+
+
+def _field(lower, upper, length_scale, scale=1.0, log=False, loc=0.0):
+    half = (np.asarray(upper) - np.asarray(lower)) / 2
+    return GaussianProcessField(
+        name="k", axes=tuple(range(len(lower))), axis_names=("x", "y")[: len(lower)],
+        lower=tuple(lower), upper=tuple(upper), loc=loc, scale=scale,
+        length_scale=tuple(length_scale), log=log,
+        num_basis=default_num_basis(length_scale, half))
+
+
+@pytest.mark.parametrize("ell", [0.05, 0.2, 1.0])
+def test_basis_reproduces_the_squared_exponential_kernel_in_1d(ell):
+    """The default box and number of basis functions approximate the kernel (Riutort-Mayol et
+    al. 2022): the prior covariance over the domain within 1% of the amplitude's variance."""
+    spec = _field([0.0], [2.0], [ell * 2], scale=0.7)
+    x = np.linspace(0.0, 2.0, 41)[:, None]
+    basis = np.asarray(spec.basis_on(x))
+    kernel = 0.49 * np.exp(-0.5 * (x - x.T) ** 2 / (ell * 2) ** 2)
+    assert np.max(np.abs(basis @ basis.T - kernel)) < 0.01 * 0.49
+
+
+def test_basis_reproduces_an_anisotropic_kernel_in_2d():
+    spec = _field([0.0, -1.0], [1.0, 1.0], [0.3, 0.5])
+    points = np.random.default_rng(0).uniform([0.0, -1.0], [1.0, 1.0], (30, 2))
+    basis = np.asarray(spec.basis_on(points))
+    scaled = (points[:, None] - points[None]) / np.array([0.3, 0.5])
+    kernel = np.exp(-0.5 * np.sum(scaled**2, axis=-1))
+    assert np.max(np.abs(basis @ basis.T - kernel)) < 0.02
+
+
+def test_a_field_value_is_a_pytree_that_jit_and_vmap_carry():
+    spec = _field([0.0], [1.0], [0.2], log=True, loc=-1.0)
+    latents = jax.random.normal(jax.random.key(0), (3, spec.num_latent))
+    z = jnp.array([0.3])
+
+    @jax.jit
+    def at(coeffs):
+        return coeffs["k"](z)
+
+    direct = jnp.exp(-1.0 + spec.basis(z) @ latents[0])
+    assert float(at({"k": FieldValue(spec, latents[0])})) == pytest.approx(float(direct))
+    batched = jax.vmap(lambda lat: at({"k": FieldValue(spec, lat)}))(latents)
+    np.testing.assert_allclose(batched, values_on(spec, latents, np.array([[0.3]]))[:, 0],
+                               rtol=1e-12)
+
+
+def test_coefficients_at_evaluates_fields_and_passes_numbers_through():
+    spec = _field([0.0], [1.0], [0.2])
+    field = FieldValue(spec, jnp.ones(spec.num_latent))
+    z = jnp.array([0.4])
+    out = coefficients_at({"k": field, "D": jnp.asarray(2.0)}, z)
+    assert float(out["k"]) == pytest.approx(float(field(z)))
+    assert float(out["D"]) == 2.0
+    assert out["fields"] == {"k": field}
+    plain = {"D": jnp.asarray(2.0)}
+    assert coefficients_at(plain, z) is plain
+
+
+def test_builtin_poisson_with_a_conductivity_field_is_in_divergence_form():
+    """-div(k grad u) against the same expression differentiated directly."""
+    domain = Domain(space=((0.0, 1.0), (0.0, 2.0)))
+    spec = GaussianProcessField("k", (0, 1), ("x", "y"), (0.0, 0.0), (1.0, 2.0), loc=0.2,
+                                scale=0.5, length_scale=(0.4, 0.6), log=True,
+                                num_basis=(6, 6))
+    field = FieldValue(spec, jax.random.normal(jax.random.key(1), (spec.num_latent,)))
+
+    def u(z):
+        return jnp.sin(2 * z[0]) * jnp.cos(z[1]) + z[0] * z[1] ** 2
+
+    def flux_divergence(z):
+        return sum(jax.grad(lambda s, i=i: field(s) * jax.grad(u)(s)[i])(z)[i] for i in (0, 1))
+
+    pde = poisson(domain)
+    for z in (jnp.array([0.3, 0.7]), jnp.array([0.9, 1.6])):
+        r = residual(pde, zero_source, u, z, {"k": field})
+        assert float(r) == pytest.approx(-float(flux_divergence(z)), rel=1e-10)
+
+
+def test_builtin_heat_with_a_constant_field_agrees_with_the_number():
+    """A field whose latent is zero and log = false is the constant loc: the divergence form
+    then adds nothing."""
+    domain = Domain(space=((0.0, 1.0),), time=(0.0, 1.0))
+    spec = GaussianProcessField("D", (0,), ("x",), (0.0,), (1.0,), loc=0.3, scale=1.0,
+                                length_scale=(0.2,), log=False, num_basis=(8,))
+    field = FieldValue(spec, jnp.zeros(spec.num_latent))
+
+    def u(z):
+        return jnp.exp(-z[1]) * jnp.sin(3 * z[0])
+
+    z = jnp.array([0.4, 0.5])
+    pde = heat(domain)
+    assert float(residual(pde, zero_source, u, z, {"D": field})) == pytest.approx(
+        float(residual(pde, zero_source, u, z, {"D": jnp.asarray(0.3)})), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Config
+
+FIELD_CONFIG = textwrap.dedent("""\
+    [problem]
+    pde = "poisson"
+    source = 1.0
+
+    [domain]
+    x = [0.0, 2.0]
+
+    [coefficients]
+    k = {field}
+
+    [[conditions]]
+    kind = "dirichlet"
+    boundary = "all"
+    value = 0.0
+    hard = true
+
+    [data]
+    file = "sensors.csv"
+    coords = {{ x = "x" }}
+    value = "u"
+    noise = 0.01
+    {truth}
+""")
+
+
+def _config(tmp_path, field: str, truth: str = ""):
+    x = np.linspace(0.1, 1.9, 10)
+    (tmp_path / "sensors.csv").write_text(
+        "x,u\n" + "".join(f"{a},{a * (2 - a) / 2}\n" for a in x))
+    (tmp_path / "truth.py").write_text("import jax.numpy as jnp\n\ndef k(z):\n"
+                                       "    return 1.0 + 0.0 * z[0]\n")
+    path = tmp_path / "config.toml"
+    path.write_text(FIELD_CONFIG.format(field=field, truth=truth))
+    return path
+
+
+def test_config_field_with_defaults(tmp_path):
+    problem = build_problem(load_config(_config(tmp_path, '{ field = "gp" }')))
+    spec = problem.coefficients["k"]
+    assert isinstance(spec, GaussianProcessField)
+    assert spec.axis_names == ("x",) and spec.lower == (0.0,) and spec.upper == (2.0,)
+    assert spec.length_scale == (0.5,)  # a quarter of the extent
+    assert spec.log and spec.loc == 0.0 and spec.scale == 1.0
+    assert spec.num_basis == default_num_basis([0.5], [1.0])
+
+
+def test_config_field_truth_is_a_function_of_the_point(tmp_path):
+    path = _config(tmp_path, '{ field = "gp", length_scale = 0.3, num_basis = 12 }',
+                   '[truth]\nk = "truth:k"')
+    problem = build_problem(load_config(path))
+    assert problem.coefficients["k"].num_basis == (12,)
+    assert float(problem.truth["k"](jnp.array([0.5]))) == 1.0
+
+
+@pytest.mark.parametrize(("field", "truth", "message"), [
+    ('{ field = "gq" }', "", "unknown field prior 'gq'"),
+    ('{ field = "gp", lenght_scale = 0.2 }', "", "did you mean 'length_scale'"),
+    ('{ field = "gp", over = ["t"] }', "", "coordinates out of ['x']"),
+    ('{ field = "gp", length_scale = [0.1, 0.2] }', "", "one value per axis ['x']"),
+    ('{ field = "gp", length_scale = -1.0 }', "", "length_scale: must be > 0"),
+    ('{ field = "gp", num_basis = 1000 }', "", "num_basis: must be <= 400"),
+    ('{ field = "gp", scale = 0 }', "", "scale: must be > 0"),
+    ('{ field = "gp", log = "yes" }', "", "log: expected true or false"),
+    ('{ prior = "LogNormal", loc = 0.0, scale = 1.0 }', '[truth]\nk = "truth:k"',
+     "is for a coefficient field"),
+])
+def test_config_field_errors_name_the_key(tmp_path, field, truth, message):
+    with pytest.raises(ConfigError, match="coefficients\\] k|truth\\] k") as err:
+        build_problem(load_config(_config(tmp_path, field, truth)))
+    assert message in str(err.value)
+
+
+def test_builtin_reference_solvers_refuse_fields_and_say_what_to_do(tmp_path):
+    problem = build_problem(load_config(_config(tmp_path, '{ field = "gp" }')))
+    with pytest.raises(ValueError, match="k is a coefficient field.*\\[problem\\] reference"):
+        problem_forward(problem)
