@@ -28,7 +28,13 @@ from bpinn.inference import implicit_prior
 from bpinn.inference.collocation import resample_collocation
 from bpinn.inference.map import fit_map
 from bpinn.inference.methods import Draws, Method, MethodContext, get_method
-from bpinn.inference.results import build_datatree, field_summary, summarize, write_results
+from bpinn.inference.results import (
+    build_datatree,
+    field_summary,
+    field_warnings,
+    summarize,
+    write_results,
+)
 from bpinn.inference.target import make_target
 from bpinn.models.fields import field_grid, values_on
 from bpinn.models.likelihood import BPINN, build_model
@@ -687,6 +693,8 @@ def run(
     summary["identifiability"] = identify(dt, reported)
     if model.field_coefficients:
         summary["fields"] = _field_summaries(model, dt, model.problem.truth)
+        for name, f in summary["fields"].items():
+            summary["diagnostics"]["warnings"].extend(field_warnings(name, f))
     summary["map_fits"] = attrs["map_fits"]
     summary["map_restarts"] = ctx.map_restarts
     if ctx.map_info:

@@ -848,6 +848,20 @@ def field_summary(dt: xr.DataTree, name: str, *, prior_sd: float, log: bool,
     return out
 
 
+def field_warnings(name: str, f: Mapping[str, Any]) -> list[str]:
+    """The field's convergence, judged like a scalar's but at its worst grid point."""
+    out = []
+    if f.get("max_r_hat") is not None and f["max_r_hat"] > RHAT_MAX:
+        out.append(f"R-hat of the field {name} reaches {f['max_r_hat']:.3f} > {RHAT_MAX} at "
+                   "some grid points: chains disagree on it; run longer or check for multiple "
+                   "modes")
+    if f.get("min_ess_bulk") is not None and f["min_ess_bulk"] < ESS_MIN:
+        out.append(f"bulk ESS of the field {name} falls to {f['min_ess_bulk']:.0f} < "
+                   f"{ESS_MIN:.0f} at some grid points: too few effective draws to trust its "
+                   "band there; run longer chains")
+    return out
+
+
 def field_lines(name: str, f: Mapping[str, Any], rows: int = 9) -> list[str]:
     """A coefficient field in a few rows of its grid: where it is, what it is, how sure."""
     axes = list(f["axes"])
