@@ -343,9 +343,18 @@ def _coefficient_fields(model: BPINN, constrained: dict, chains: int, num_draws:
     return posterior, dims, coords
 
 
-def _field_summaries(model: BPINN, dt, truth: dict) -> dict:
+# What a field's summary says about the prior the physics terms imply on it.
+FIELD_IMPLIED_PRIOR = (
+    "not removed: the measurement and removal of the prior the physics terms imply "
+    "(docs/sampling.md, section 7) cover scalar coefficients only; on the reaction_field case "
+    "study the B-PINN's band was narrower than the gold standard's (sd ratio 0.33 where k is "
+    "largest), so compare with a reference solver where you have one")
+
+
+def _field_summaries(model: BPINN, dt, truth: dict, has_physics_terms: bool = True) -> dict:
     """``summary.json`` ``fields``: the pointwise posterior of each coefficient field, with its
-    truth (a function of the point in ``[truth]``) where given."""
+    truth (a function of the point in ``[truth]``) where given. ``has_physics_terms``: False for
+    a method with no network (the reference inversion), where no implied prior arises."""
     out = {}
     for name in model.field_coefficients:
         spec = model.problem.coefficients[name]
@@ -357,6 +366,7 @@ def _field_summaries(model: BPINN, dt, truth: dict) -> dict:
             full[:, list(spec.axes)] = points
             true_values = np.asarray(jax.vmap(truth[name])(jnp.asarray(full)))
         out[name] = {"prior": spec.describe(),
+                     "implied_prior": FIELD_IMPLIED_PRIOR if has_physics_terms else None,
                      **field_summary(dt, name, prior_sd=spec.scale, log=spec.log,
                                      truth=true_values)}
     return out
@@ -692,7 +702,8 @@ def run(
         f"{method.name}: {w}" for w in draws.info.get("warnings", ()))
     summary["identifiability"] = identify(dt, reported)
     if model.field_coefficients:
-        summary["fields"] = _field_summaries(model, dt, model.problem.truth)
+        summary["fields"] = _field_summaries(model, dt, model.problem.truth,
+                                             method.implicit_prior != "none")
         for name, f in summary["fields"].items():
             summary["diagnostics"]["warnings"].extend(field_warnings(name, f))
     summary["map_fits"] = attrs["map_fits"]

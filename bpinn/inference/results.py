@@ -885,7 +885,10 @@ def field_lines(name: str, f: Mapping[str, Any], rows: int = 9) -> list[str]:
     if has_truth:
         tail += (f"; truth inside the 95% band at {100 * f['truth_in_95_fraction']:.0f}% of the "
                  f"points, RMSE of the mean {f['rmse']:.3g}")
-    return [*lines, tail]
+    lines.append(tail)
+    if f.get("implied_prior"):
+        lines.append(f"implied prior of the physics on {name}: {f['implied_prior']}")
+    return lines
 
 
 def _fmt_rhat(value: float) -> str:
