@@ -23,7 +23,7 @@ from bpinn import __version__
 from bpinn.checkpoint import CheckpointStore
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
-from bpinn.diagnostics import identify, local_information
+from bpinn.diagnostics import IDENTIFIED, identify, local_information
 from bpinn.inference import implicit_prior
 from bpinn.inference.collocation import resample_collocation
 from bpinn.inference.map import fit_map
@@ -368,7 +368,7 @@ def _field_summaries(model: BPINN, dt, truth: dict, has_physics_terms: bool = Tr
         out[name] = {"prior": spec.describe(),
                      "implied_prior": FIELD_IMPLIED_PRIOR if has_physics_terms else None,
                      **field_summary(dt, name, prior_sd=spec.scale, log=spec.log,
-                                     truth=true_values)}
+                                     identified=IDENTIFIED, truth=true_values)}
     return out
 
 
@@ -655,7 +655,9 @@ def run(
         coords["coordinate"] = list(names)
     attrs = _attrs(config, model, inf.seed, inf.method)
     attrs["exact_mcmc"] = method.exact_mcmc
-    attrs["coefficient_fields"] = list(model.field_coefficients)
+    attrs["coefficient_fields"] = {
+        n: {"prior_sd": model.problem.coefficients[n].scale,
+            "log": model.problem.coefficients[n].log} for n in model.field_coefficients}
     attrs["method_info"] = draws.info
     attrs["map_fits"] = _map_fits(reported, target, fit) if fit is not None else []
     attrs["map_restarts"] = ctx.map_restarts

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from bpinn.inference.results import decode_attrs
+from bpinn.inference.results import decode_attrs, field_contraction
 
 # Contraction thresholds for the verdicts: the data removed at least half of the prior variance
 # (identified) or less than a tenth of it (left to the prior).
@@ -258,8 +258,8 @@ def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, A
     _require_groups(dt, ("posterior", "prior"),
                     "identifiability needs posterior and prior draws: produce the results with "
                     "`bpinn run CONFIG`, which writes both")
-    if var_names is None:  # coefficient fields have their own pointwise summary
-        fields = decode_attrs(dt).get("coefficient_fields") or []
+    fields = decode_attrs(dt).get("coefficient_fields") or {}
+    if var_names is None:  # coefficient fields have their own pointwise verdict
         var_names = [v for v in dt["posterior"].data_vars if v != "weights" and v not in fields]
     coefficients = [v for v in var_names if not v.startswith("sigma")]
     out = {
@@ -272,6 +272,9 @@ def identify(dt: xr.DataTree, var_names: list[str] | None = None) -> dict[str, A
     local = attrs.get("local_identifiability")
     if local:
         out["local"] = local
+    if fields:
+        out["fields"] = {name: field_identifiability(dt, name, **spec)
+                         for name, spec in fields.items() if name in dt["posterior"]}
     out["verdicts"] = _verdicts(out)
     caveat = _method_caveat(str(attrs.get("method", "")), attrs.get("exact_mcmc"),
                             attrs.get("method_info") or {})
@@ -311,8 +314,28 @@ def _method_caveat(method: str, exact_mcmc, method_info: dict) -> str | None:
     return None
 
 
+def field_identifiability(dt: xr.DataTree, name: str, prior_sd: float,
+                          log: bool) -> dict[str, Any]:
+    """Where the data determine a coefficient field (``posterior[name]`` on a grid): the
+    pointwise contraction of g (log k when ``log``) against the prior sd, and the share of the
+    grid in each verdict, with the same thresholds as a scalar coefficient's."""
+    c = field_contraction(dt, name, prior_sd, log)
+    return {"scale": "log" if log else "identity",
+            "identified_fraction": float(np.mean(c >= IDENTIFIED)),
+            "weak_fraction": float(np.mean((c >= NOT_IDENTIFIED) & (c < IDENTIFIED))),
+            "not_identified_fraction": float(np.mean(c < NOT_IDENTIFIED)),
+            "min_contraction": float(c.min()), "max_contraction": float(c.max())}
+
+
 def _verdicts(report: dict[str, Any]) -> list[str]:
     lines = []
+    for name, f in (report.get("fields") or {}).items():
+        lines.append(
+            f"field {name}: identified over {100 * f['identified_fraction']:.0f}% of the grid, "
+            f"weakly over {100 * f['weak_fraction']:.0f}%, not identified (prior-driven) over "
+            f"{100 * f['not_identified_fraction']:.0f}% (pointwise, the data removed "
+            f"{100 * f['min_contraction']:.3g}% to {100 * f['max_contraction']:.3g}% of the prior "
+            f"variance on the {f['scale']} scale)")
     sensitivity = report["prior_sensitivity"].get("parameters", {})
     for label, c in report["contraction"].items():
         line = (f"{label}: {c['verdict']} (the data removed {100 * c['contraction']:.4g}% "

@@ -141,7 +141,7 @@ def _load_bpinn_results(path: Path) -> xr.DataTree:
 
 def _unknown_names(dt: xr.DataTree) -> list[str]:
     """Scalar unknowns (and per-group noise); coefficient fields have their own section."""
-    fields = decode_attrs(dt).get("coefficient_fields") or []
+    fields = decode_attrs(dt).get("coefficient_fields") or {}
     return [str(v) for v in dt["posterior"].data_vars
             if v not in _NOT_UNKNOWNS and v not in fields]
 

@@ -79,6 +79,10 @@ def test_bpinn_field_posterior_follows_u_and_fits_the_readings(tmp_path):
     result = run(tmp_path / "config.toml", overrides=REDUCED)
     field = result.summary["fields"]["k"]
     _check_the_verdict_follows_u(field)
+    verdict = result.summary["identifiability"]["fields"]["k"]
+    assert 0 < verdict["identified_fraction"] < 1  # not at the ends, where u = 0
+    assert any(v.startswith("field k: identified over") for v in
+               result.summary["identifiability"]["verdicts"])
     assert result.summary["diagnostics"]["readings_fit"]["r2"] > 0.99
     posterior = result.datatree["posterior"]
     assert posterior["k"].dims == ("chain", "draw", "k_x")

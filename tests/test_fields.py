@@ -216,7 +216,7 @@ def test_field_summary_states_contraction_band_and_truth():
     rng = np.random.default_rng(0)
     sd_of_log = np.array([0.1, 0.5, 0.9])  # prior sd 1: contractions 0.99, 0.75, 0.19
     log_k = rng.normal(0.0, 1.0, (4, 2000, 3)) * sd_of_log
-    f = field_summary(_field_tree(np.exp(log_k)), "k", prior_sd=1.0, log=True,
+    f = field_summary(_field_tree(np.exp(log_k)), "k", prior_sd=1.0, log=True, identified=0.5,
                       truth=np.array([1.0, 1.0, 100.0]))
     np.testing.assert_allclose(f["contraction"], 1 - sd_of_log**2, atol=0.02)
     assert f["identified_fraction"] == pytest.approx(2 / 3)
@@ -231,7 +231,7 @@ def test_field_warnings_name_chains_that_disagree_on_the_field():
 
     values = np.random.default_rng(1).normal(0.0, 1.0, (2, 500, 4))
     values[1, :, 2] += 3.0  # the second chain sits elsewhere at one grid point
-    f = field_summary(_field_tree(values), "k", prior_sd=1.0, log=False)
+    f = field_summary(_field_tree(values), "k", prior_sd=1.0, log=False, identified=0.5)
     warnings = field_warnings("k", f)
     assert f["max_r_hat"] > 1.5
     assert any("R-hat of the field k" in w for w in warnings), warnings
