@@ -512,7 +512,9 @@ def rank_sensor_candidates(coefficient_draws: dict[str, np.ndarray], u_draws: np
     cov_tt = np.atleast_2d(theta_c.T @ theta_c / n)
     cov_tu = theta_c.T @ u_c / n  # (p, M)
     var_u = np.sum(u_c**2, axis=0) / n
-    explained = np.sum(cov_tu * np.linalg.solve(cov_tt, cov_tu), axis=0)
+    # pinv: the points of a coefficient field are correlated, so Cov(theta) can be singular
+    explained = np.sum(cov_tu * (np.linalg.pinv(cov_tt, rcond=1e-10, hermitian=True) @ cov_tu),
+                       axis=0)
     var_y = var_u + noise_sd**2
     var_y_given_theta = np.maximum(var_u - explained, 0.0) + noise_sd**2
     gain = 0.5 * np.log(var_y / var_y_given_theta)
@@ -539,19 +541,31 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
     field = dt["predictions"]["u"]
     grid_dims = [d for d in field.dims if d not in ("chain", "draw")]
     post = dt["posterior"].to_dataset().sel(draw=field["draw"].values)
+    fields = decode_attrs(dt).get("coefficient_fields") or {}
     names = [v for v in post.data_vars if v != "weights" and not v.startswith("sigma")
-             and post[v].ndim == 2]
-    if not names:
-        raise ValueError("the posterior holds no scalar PDE coefficient to design for")
+             and post[v].ndim == 2 and v not in fields]
+    draws = {n: post[n].values.reshape(-1) for n in names}
+    field_points = {}  # a field is judged at a few of its grid points, its reduction averaged
+    for name in fields:
+        points = _field_design_points(post[name])
+        field_points[name] = list(points)
+        draws.update(points)
+    if not draws:
+        raise ValueError("the posterior holds no PDE coefficient to design for")
     if noise_sd is None:
         if "sigma" not in post:
             raise ValueError("the results hold no sigma draws: give the new sensor's noise sd")
         noise_sd = float(post["sigma"].mean())
     if not (np.isfinite(noise_sd) and noise_sd > 0):
         raise ValueError(f"the noise sd of a new reading must be positive, got {noise_sd}")
-    draws = {n: post[n].values.reshape(-1) for n in names}
-    u = field.transpose("chain", "draw", *grid_dims).values.reshape(len(draws[names[0]]), -1)
+    num_draws = len(next(iter(draws.values())))
+    u = field.transpose("chain", "draw", *grid_dims).values.reshape(num_draws, -1)
     ranked = rank_sensor_candidates(draws, u, noise_sd)[:top]
+    for entry in ranked:
+        reduction = entry["variance_reduction"]
+        for name, labels in field_points.items():
+            reduction[f"{name} (field)"] = float(np.mean([reduction.pop(k) for k in labels]))
+    names = names + [f"{name} (field)" for name in field_points]
     mesh = np.meshgrid(*(field[d].values for d in grid_dims), indexing="ij")
     candidates = []
     for entry in ranked:
@@ -562,17 +576,38 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
     return {"noise_sd": noise_sd, "coefficients": names, "candidates": candidates}
 
 
+# A field enters the sensor design at this many points per axis of its grid.
+FIELD_DESIGN_POINTS = 5
+
+
+def _field_design_points(da: xr.DataArray) -> dict[str, np.ndarray]:
+    """A coefficient field's draws at a few evenly spaced points of its grid, each a named
+    coefficient (``k(x=0.25)``) for :func:`rank_sensor_candidates`."""
+    axes = [d for d in da.dims if d not in ("chain", "draw")]
+    picks = {d: np.unique(np.linspace(0, da.sizes[d] - 1, FIELD_DESIGN_POINTS).round()
+                          .astype(int)) for d in axes}
+    sub = da.isel(picks)
+    out = {}
+    for index in np.ndindex(*(len(p) for p in picks.values())):
+        point = sub.isel(dict(zip(axes, index, strict=True)))
+        where = ", ".join(f"{d.split('_', 1)[-1]}={float(point[d]):.3g}" for d in axes)
+        out[f"{da.name}({where})"] = point.values.reshape(-1)
+    return out
+
+
 def format_sensor_design(design: dict[str, Any]) -> str:
     names = design["coefficients"]
     coords = [k for k in design["candidates"][0] if k not in ("information_gain",
                                                               "variance_reduction")]
+    widths = [max(12, len(n) + 7) for n in names]
     head = ("rank " + "".join(f"{c:>9}" for c in coords) + f"{'gain (nats)':>13}"
-            + "".join(f"{'Var ' + n + ' -':>12}" for n in names))
+            + "".join(f"{'Var ' + n + ' -':>{w}}" for n, w in zip(names, widths, strict=True)))
     lines = [f"Next sensor, most informative first (new reading's noise sd "
              f"{design['noise_sd']:.3g}; 'Var - ' is the expected fractional variance "
              "reduction):", head]
     for i, c in enumerate(design["candidates"], 1):
         lines.append(f"{i:>4} " + "".join(f"{c[k]:>9.3g}" for k in coords)
                      + f"{c['information_gain']:>13.3g}"
-                     + "".join(f"{100 * c['variance_reduction'][n]:>11.1f}%" for n in names))
+                     + "".join(f"{100 * c['variance_reduction'][n]:>{w - 1}.1f}%"
+                               for n, w in zip(names, widths, strict=True)))
     return "\n".join(lines)

@@ -187,6 +187,28 @@ def test_sensor_design_ranks_the_most_sensitive_point_first():
     assert gains[(0.5, 1.0)] > gains[(0.5, 0.5)] > gains[(0.5, 0.1)]
 
 
+def test_sensor_design_ranks_points_for_a_coefficient_field():
+    """k(x) = exp(a(x) z), one random mode with amplitude a growing in x, and u = k sin(pi x): a
+    reading informs the field most where a(x) sin(pi x) peaks on the grid, at x = 0.6 (u is
+    nearly linear in log k here, and the reading's noise far exceeds what is not, so the
+    Gaussian view holds)."""
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 1, 11)
+    z = rng.normal(0.0, 1.0, (2, 200, 1))
+    k = np.exp(0.1 * (0.1 + x) * z)
+    dt = build_datatree(
+        posterior={"k": k, "sigma": np.full((2, 200), 0.02)},
+        predictions={"u": k * np.sin(np.pi * x)},
+        dims={"k": ["k_x"], "u": ["field_x"]}, coords={"k_x": x, "field_x": x},
+        attrs={"coefficient_fields": {"k": {"prior_sd": 1.0, "log": True}}})
+    design = sensor_design(dt, top=11)
+    assert design["coefficients"] == ["k (field)"]
+    assert design["candidates"][0]["x"] == pytest.approx(0.6)
+    gains = {round(c["x"], 2): c["information_gain"] for c in design["candidates"]}
+    assert gains[0.0] == pytest.approx(0.0, abs=1e-6) and gains[1.0] < gains[0.6]
+    assert 0 < design["candidates"][0]["variance_reduction"]["k (field)"] <= 1
+
+
 def test_sensor_design_without_predictions_names_the_group():
     with pytest.raises(ValueError, match="no predictions group.*bpinn run"):
         sensor_design(_decay_results(with_predictions=False))
