@@ -305,3 +305,10 @@ def test_a_2d_conductivity_field_is_recovered_where_readings_are(tmp_path):
 
     report = write_report(tmp_path / "out").read_text()
     assert "id='fields'" in report and "alt='field k'" in report
+
+
+def test_calibration_refuses_fields_before_any_work(tmp_path):
+    from bpinn.calibration import calibrate
+
+    with pytest.raises(ConfigError, match="coefficient fields \\(k\\) are not supported"):
+        calibrate(_config(tmp_path, '{ field = "gp" }'), num_datasets=2)
