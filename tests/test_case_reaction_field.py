@@ -84,6 +84,8 @@ def test_bpinn_field_posterior_follows_u_and_fits_the_readings(tmp_path):
     assert any(v.startswith("field k: identified over") for v in
                result.summary["identifiability"]["verdicts"])
     assert result.summary["diagnostics"]["readings_fit"]["r2"] > 0.99
+    assert "field(s) k are not covered" in result.summary["method_info"]["implicit_prior"]["mode"]
+    assert field["implied_prior"].startswith("not removed")
     posterior = result.datatree["posterior"]
     assert posterior["k"].dims == ("chain", "draw", "k_x")
     assert posterior["k"].sizes["k_x"] == len(field["axes"]["x"])

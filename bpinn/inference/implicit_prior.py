@@ -193,7 +193,9 @@ def resolve(mode: str, model, target) -> str:
     if mode != "auto":
         return mode
     if coefficient_coordinates(model, target)[0].size == 0:
-        return "ignored (auto: no unknown coefficients)"
+        fields = getattr(model, "field_coefficients", ())
+        return "ignored (auto: no unknown coefficients" + (
+            f"; the coefficient field(s) {', '.join(fields)} are not covered)" if fields else ")")
     return "corrected"
 
 
