@@ -51,6 +51,7 @@ from bpinn.models.fields import (
     GaussianProcessField,
     default_num_basis,
 )
+from bpinn.models.fields import KERNELS as FIELD_KERNELS
 from bpinn.models.fields import MAX_BASIS as FIELD_MAX_BASIS
 from bpinn.models.networks import Network
 from bpinn.models.pdes import BUILTIN_PDES, make_pde
@@ -611,7 +612,7 @@ def _field_names(cfg: RunConfig) -> list[str]:
 
 
 _FIELD_KEYS = {"field": ..., "loc": 0.0, "scale": 1.0, "length_scale": None, "log": True,
-               "over": None, "num_basis": None}
+               "over": None, "num_basis": None, "kernel": "squared_exponential"}
 _FIELD_KINDS = ("gp",)
 # The default prior length scale of a field, as a fraction of each axis's extent.
 DEFAULT_FIELD_LENGTH_FRACTION = 0.25
@@ -640,6 +641,9 @@ def _field(value: dict, path: str, name: str, domain: Domain) -> GaussianProcess
             or any(a not in domain.coord_names for a in over)):
         _fail(f"{path} over", f"expected a list of distinct coordinates out of "
               f"{list(domain.coord_names)}, e.g. {space}, got {_show(over)}")
+    if f["kernel"] not in FIELD_KERNELS:
+        _fail(f"{path} kernel", f"unknown kernel {_show(f['kernel'])}; valid: "
+              f"{list(FIELD_KERNELS)}" + _suggest(str(f["kernel"]), FIELD_KERNELS))
     axes = [domain.coord_names.index(a) for a in over]
     lower, upper = domain.lower[axes], domain.upper[axes]
     if f["length_scale"] is None:
@@ -647,7 +651,7 @@ def _field(value: dict, path: str, name: str, domain: Domain) -> GaussianProcess
     else:
         ell = _per_axis(f["length_scale"], f"{path} length_scale", over, positive=True)
     if f["num_basis"] is None:
-        m = list(default_num_basis(ell, (upper - lower) / 2))
+        m = list(default_num_basis(ell, (upper - lower) / 2, f["kernel"]))
     else:
         m = _per_axis(f["num_basis"], f"{path} num_basis", over, integer=True, minimum=1,
                       maximum=FIELD_MAX_BASIS, why="the latent vector is sampled")
@@ -658,7 +662,7 @@ def _field(value: dict, path: str, name: str, domain: Domain) -> GaussianProcess
             loc=_number(f["loc"], f"{path} loc"),
             scale=_number(f["scale"], f"{path} scale", positive=True),
             length_scale=tuple(float(v) for v in ell), log=_bool(f["log"], f"{path} log"),
-            num_basis=tuple(int(v) for v in m))
+            num_basis=tuple(int(v) for v in m), kernel=f["kernel"])
     except ValueError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -43,6 +43,24 @@ def test_basis_reproduces_the_squared_exponential_kernel_in_1d(ell):
     assert np.max(np.abs(basis @ basis.T - kernel)) < 0.01 * 0.49
 
 
+@pytest.mark.parametrize(("kernel", "nu"), [("matern52", 2.5), ("matern32", 1.5)])
+def test_basis_reproduces_matern_kernels(kernel, nu):
+    """The Matern kernels with their own box and basis rules; rougher kernels converge more
+    slowly in the number of basis functions, so the stated tolerance is 3% of the variance."""
+    ell = 0.2
+    spec = GaussianProcessField("k", (0,), ("x",), (0.0,), (1.0,), scale=1.0,
+                                length_scale=(ell,), log=False, kernel=kernel,
+                                num_basis=default_num_basis([ell], [0.5], kernel))
+    x = np.linspace(0.0, 1.0, 41)[:, None]
+    basis = np.asarray(spec.basis_on(x))
+    r = np.sqrt(2 * nu) * np.abs(x - x.T) / ell
+    if nu == 2.5:
+        kernel_values = (1 + r + r**2 / 3) * np.exp(-r)
+    else:
+        kernel_values = (1 + r) * np.exp(-r)
+    assert np.max(np.abs(basis @ basis.T - kernel_values)) < 0.03
+
+
 def test_basis_reproduces_an_anisotropic_kernel_in_2d():
     spec = _field([0.0, -1.0], [1.0, 1.0], [0.3, 0.5])
     points = np.random.default_rng(0).uniform([0.0, -1.0], [1.0, 1.0], (30, 2))
@@ -184,6 +202,7 @@ def test_config_field_truth_is_a_function_of_the_point(tmp_path):
     ('{ field = "gp", num_basis = 1000 }', "", "num_basis: must be <= 400"),
     ('{ field = "gp", scale = 0 }', "", "scale: must be > 0"),
     ('{ field = "gp", log = "yes" }', "", "log: expected true or false"),
+    ('{ field = "gp", kernel = "matern" }', "", "unknown kernel 'matern'"),
     ('{ prior = "LogNormal", loc = 0.0, scale = 1.0 }', '[truth]\nk = "truth:k"',
      "is for a coefficient field"),
 ])

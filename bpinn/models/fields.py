@@ -15,7 +15,8 @@ domain, each weighted by the square root of the kernel's spectral density at its
 and the coefficient is ``exp(g)`` (``log = true``: positive, marginally LogNormal(loc, scale)
 at every point) or ``g`` itself. The sampled latent ``xi`` is white, so the sampler meets a
 standard normal prior, the best-conditioned kind. The kernel is the squared exponential with
-amplitude ``scale`` and one length scale per coordinate the field depends on.
+amplitude ``scale`` and one length scale per coordinate the field depends on; Matern
+5/2 and 3/2 kernels give rougher fields.
 
 A PDE operator reads ``coeffs[name]`` as the field's value at the point it is evaluated at, so
 built-in and user operators that multiply by a coefficient take fields unchanged. The function
@@ -43,6 +44,13 @@ FIELDS_KEY = "fields"
 MIN_BOUNDARY_FACTOR = 2.0
 # At most this many basis functions in all: the latent vector is sampled with the weights.
 MAX_BASIS = 400
+# kernel -> (smoothness nu, None for the squared exponential; the box factor c >= a l / S and
+# the basis count m >= b c S / l of Riutort-Mayol et al. 2022, Table/eqs for each kernel).
+KERNELS = {
+    "squared_exponential": (None, 3.2, 1.75),
+    "matern52": (2.5, 4.1, 2.65),
+    "matern32": (1.5, 4.5, 3.42),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class GaussianProcessField:
     length_scale : one per axis, in the coordinates' units.
     log : the coefficient is exp(g) (positive); otherwise g.
     num_basis : basis functions per axis.
+    kernel : "squared_exponential" (smooth), "matern52" or "matern32" (rougher fields:
+        twice and once differentiable).
     """
 
     name: str
@@ -72,8 +82,12 @@ class GaussianProcessField:
     length_scale: tuple[float, ...] = ()
     log: bool = True
     num_basis: tuple[int, ...] = ()
+    kernel: str = "squared_exponential"
 
     def __post_init__(self):
+        if self.kernel not in KERNELS:
+            raise ValueError(f"field {self.name!r}: unknown kernel {self.kernel!r}; valid: "
+                             f"{list(KERNELS)}")
         n = len(self.axes)
         for key in ("axis_names", "lower", "upper", "length_scale", "num_basis"):
             if len(getattr(self, key)) != n:
@@ -106,14 +120,14 @@ class GaussianProcessField:
         """(centre, box half-width L, frequencies (M, axes), sqrt spectral density (M,))."""
         half = self.half_widths
         ell = np.asarray(self.length_scale)
-        box = boundary_factor(ell, half) * half
+        box = boundary_factor(ell, half, self.kernel) * half
         centre = (np.asarray(self.lower) + np.asarray(self.upper)) / 2
         index = np.array(list(itertools.product(*(range(1, m + 1) for m in self.num_basis))))
         omega = np.pi * index / (2 * box)
-        d = len(self.axes)
-        # squared-exponential spectral density, one length scale per axis
-        density = (self.scale**2 * (2 * np.pi) ** (d / 2) * np.prod(ell)
-                   * np.exp(-0.5 * np.sum((ell * omega) ** 2, axis=1)))
+        # one length scale per axis: the unit-length-scale density at the scaled frequency
+        density = (self.scale**2 * np.prod(ell)
+                   * unit_spectral_density(self.kernel, np.sum((ell * omega) ** 2, axis=1),
+                                           len(self.axes)))
         return centre, box, omega, np.sqrt(density)
 
     def basis_on(self, points_on_axes) -> jnp.ndarray:
@@ -139,22 +153,37 @@ class GaussianProcessField:
         ell = ", ".join(f"{a}: {v:g}" for a, v in zip(self.axis_names, self.length_scale,
                                                       strict=True))
         return (f"field over ({', '.join(self.axis_names)}): {kind} ~ GP(mean {self.loc:g}, "
-                f"sd {self.scale:g}, squared-exponential, length scale {ell}; "
+                f"sd {self.scale:g}, {self.kernel.replace('_', '-')}, length scale {ell}; "
                 f"{self.num_latent} basis functions)")
 
 
-def boundary_factor(length_scale, half_width) -> np.ndarray:
+def unit_spectral_density(kernel: str, omega_sq, dim: int) -> np.ndarray:
+    """Spectral density of the kernel with unit amplitude and length scale in ``dim``
+    dimensions, at squared frequencies ``omega_sq`` (Rasmussen and Williams 2006, 4.2)."""
+    nu = KERNELS[kernel][0]
+    if nu is None:
+        return (2 * np.pi) ** (dim / 2) * np.exp(-0.5 * omega_sq)
+    const = (2**dim * np.pi ** (dim / 2) * math.gamma(nu + dim / 2) * (2 * nu) ** nu
+             / math.gamma(nu))
+    return const * (2 * nu + omega_sq) ** -(nu + dim / 2)
+
+
+def boundary_factor(length_scale, half_width, kernel: str = "squared_exponential"
+                    ) -> np.ndarray:
     """How much larger than the domain the basis box is, per axis: long length scales need a
     larger box, or the prior's variance sags towards the domain's edges (Riutort-Mayol et al.
-    2022: c >= 3.2 l / S for the squared exponential)."""
-    return np.maximum(MIN_BOUNDARY_FACTOR, 3.2 * np.asarray(length_scale) / half_width)
+    2022: c >= a l / S, a = 3.2 for the squared exponential)."""
+    return np.maximum(MIN_BOUNDARY_FACTOR, KERNELS[kernel][1] * np.asarray(length_scale)
+                      / half_width)
 
 
-def default_num_basis(length_scale, half_width) -> tuple[int, ...]:
-    """Basis functions per axis for a good approximation of the squared-exponential kernel
-    (Riutort-Mayol et al. 2022: m >= 1.75 c S / l), plus two for margin."""
+def default_num_basis(length_scale, half_width, kernel: str = "squared_exponential"
+                      ) -> tuple[int, ...]:
+    """Basis functions per axis for a good approximation of the kernel (Riutort-Mayol et al.
+    2022: m >= b c S / l, b = 1.75 for the squared exponential), plus two for margin."""
     ell, half = np.asarray(length_scale, float), np.asarray(half_width, float)
-    m = np.ceil(1.75 * boundary_factor(ell, half) * half / ell).astype(int) + 2
+    factor = KERNELS[kernel][2]
+    m = np.ceil(factor * boundary_factor(ell, half, kernel) * half / ell).astype(int) + 2
     return tuple(int(v) for v in m)
 
 
