@@ -840,10 +840,15 @@ def build_problem(cfg: RunConfig) -> Problem:
 
 def _truth(cfg: RunConfig, coefficients: dict, domain: Domain) -> dict:
     """``[truth]`` with each field's 'module:function' resolved to the function of the point
-    (checked once at the domain's centre); numbers pass through."""
+    (checked once at the domain's centre), and a number given for a field made the constant
+    function; other numbers pass through."""
     out = dict(cfg.truth)
     for name, value in cfg.truth.items():
-        if isinstance(value, str):
+        if isinstance(coefficients.get(name), GaussianProcessField) and not isinstance(value,
+                                                                                      str):
+            _number(value, f"{cfg.path} [truth] {name}")  # a constant field
+            out[name] = lambda z, v=float(value): v + 0.0 * z[0]
+        elif isinstance(value, str):
             path = f"{cfg.path} [truth] {name}"
             if not isinstance(coefficients.get(name), GaussianProcessField):
                 _fail(path, "a 'module:function' truth is for a coefficient field (a table with "

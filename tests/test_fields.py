@@ -193,6 +193,11 @@ def test_config_field_truth_is_a_function_of_the_point(tmp_path):
     assert float(problem.truth["k"](jnp.array([0.5]))) == 1.0
 
 
+def test_config_field_truth_may_be_a_constant(tmp_path):
+    problem = build_problem(load_config(_config(tmp_path, '{ field = "gp" }', "[truth]\nk = 2.5")))
+    assert float(problem.truth["k"](jnp.array([0.7]))) == 2.5
+
+
 @pytest.mark.parametrize(("field", "truth", "message"), [
     ('{ field = "gq" }', "", "unknown field prior 'gq'"),
     ('{ field = "gp", lenght_scale = 0.2 }', "", "did you mean 'length_scale'"),
