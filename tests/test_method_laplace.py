@@ -235,6 +235,25 @@ def test_laplace_recovers_D_on_heat(heat_context, method):
     assert abs(mean - 0.07) < 3 * sd
 
 
+def test_laplace_predicts_with_the_network_linearised_at_its_centre(heat_context):
+    """The GGN Laplace is the posterior of the linearised network: its predictions at a draw
+    are u(w*) + J (w - w*), so the mean prediction is u at the centre, and a draw's prediction
+    is affine in its weights."""
+    ctx = heat_context()
+    draws = laplace(jax.random.key(5), ctx)
+    points = jnp.asarray(ctx.model.problem.observations.coords)
+    predict = draws.predictor(points)
+    center = ctx.target.constrained(ctx.best_map())
+    values = jax.vmap(ctx.target.constrained)(draws.position.reshape(-1, ctx.target.dim))
+    first = jax.tree.map(lambda v: v[0], values)
+    second = jax.tree.map(lambda v: v[1], values)
+    midpoint = {**first, "weights": (first["weights"] + second["weights"]) / 2}
+    np.testing.assert_allclose(predict(midpoint), (predict(first) + predict(second)) / 2,
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(predict(center), ctx.model.predict(center["weights"], points),
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_last_layer_precision_is_the_block_of_the_full_ggn(heat_context):
     """Fixing the hidden weights takes the sub-block of the full GGN precision, so the
     last-layer D variance is the conditional one and cannot exceed the full Laplace's."""

@@ -276,6 +276,25 @@ def gaussian_draws(rng_key, center, indices, cholesky, *, num_chains: int, num_s
     return draws.reshape(num_chains, num_samples, center.size)
 
 
+def linearised_predictor(model, weights_center):
+    """``points -> (named values -> u there)`` with the network linearised at the Laplace
+    centre: ``u(w*) + J (w - w*)``. The GGN Laplace is the posterior of this linearised model
+    (Immer, Korzepa and Bauer 2021); pushing its weight draws through the nonlinear network
+    instead gave predictions that missed the readings (heat case: R^2 = -2.7 of the readings'
+    variance explained, against about 1 at the MAP)."""
+    center = jnp.asarray(weights_center)
+
+    def predictor(points):
+        def u_at(values):
+            u0, du = jax.jvp(lambda w: model.predict(w, points), (center,),
+                             (values["weights"] - center,))
+            return u0 + du
+
+        return u_at
+
+    return predictor
+
+
 def laplace_draws(rng_key, ctx: MethodContext, indices) -> Draws:
     """Draws of the GGN Laplace approximation at ``ctx.best_map()`` over ``indices``."""
     target, inf = ctx.target, ctx.settings
@@ -314,7 +333,10 @@ def laplace_draws(rng_key, ctx: MethodContext, indices) -> Draws:
         "ggn_max_eigenvalue": float(eigenvalues[-1]),
         "jitter": jitter,
     }
-    return Draws(position, {"lp": lp}, info, timing)
+    predictor = None  # a model without a network (tests' toy models) predicts nothing
+    if "weights" in target.site_slices:
+        predictor = linearised_predictor(ctx.model, target.constrained(center)["weights"])
+    return Draws(position, {"lp": lp}, info, timing, predictor=predictor)
 
 
 def laplace(rng_key, ctx: MethodContext) -> Draws:

@@ -83,7 +83,8 @@ class Draws(NamedTuple):
         keys such as ``optimization_s``).
     target, predictor : for methods that sample a model of their own (the classical reference
         inversion): its target, and ``predictor(points)``, which returns a function from named
-        values to u at those points (the readings, the field grid, held-out sensors).
+        values to u at those points (the readings, the field grid, held-out sensors). The
+        Laplace methods give a predictor only: the network linearised at their centre.
     """
 
     position: jnp.ndarray
