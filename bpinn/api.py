@@ -23,7 +23,7 @@ from bpinn import __version__
 from bpinn.checkpoint import CheckpointStore
 from bpinn.config import ConfigError, RunConfig, build_problem, build_settings, load_config
 from bpinn.data import file_sha256
-from bpinn.diagnostics import IDENTIFIED, identify, local_information
+from bpinn.diagnostics import identify, local_information
 from bpinn.inference import implicit_prior
 from bpinn.inference.collocation import resample_collocation
 from bpinn.inference.map import fit_map
@@ -333,7 +333,7 @@ def _coefficient_fields(model: BPINN, constrained: dict, chains: int, num_draws:
     posterior, dims, coords = {}, {}, {}
     for name in model.field_coefficients:
         spec = model.problem.coefficients[name]
-        axes, points = field_grid(spec, COEFFICIENT_FIELD_POINTS[len(spec.axes)])
+        axes, points = _coefficient_field_grid(spec)
         latent = _by_chain(constrained[name], chains, num_draws)
         values = np.asarray(jax.jit(values_on, static_argnums=0)(spec, latent, points))
         shape = tuple(len(a) for a in axes.values())
@@ -351,24 +351,33 @@ FIELD_IMPLIED_PRIOR = (
     "largest), so compare with a reference solver where you have one")
 
 
-def _field_summaries(model: BPINN, dt, truth: dict, has_physics_terms: bool = True) -> dict:
+def _coefficient_field_grid(spec):
+    """(axis name -> coordinates, points) of the grid a coefficient field is stored on."""
+    return field_grid(spec, COEFFICIENT_FIELD_POINTS[len(spec.axes)])
+
+
+def _field_summaries(model: BPINN, dt, truth: dict, identifiability: dict,
+                     has_physics_terms: bool = True) -> dict:
     """``summary.json`` ``fields``: the pointwise posterior of each coefficient field, with its
-    truth (a function of the point in ``[truth]``) where given. ``has_physics_terms``: False for
-    a method with no network (the reference inversion), where no implied prior arises."""
+    truth (a function of the point in ``[truth]``) where given, and where the data determine
+    it (from ``identifiability``, the run's ``identify`` report). ``has_physics_terms``: False
+    for a method with no network (the reference inversion), where no implied prior arises."""
     out = {}
     for name in model.field_coefficients:
         spec = model.problem.coefficients[name]
         true_values = None
         if callable(truth.get(name)):
-            axes, points = field_grid(spec, COEFFICIENT_FIELD_POINTS[len(spec.axes)])
+            _, points = _coefficient_field_grid(spec)
             full = np.tile((model.problem.domain.lower + model.problem.domain.upper) / 2,
                            (len(points), 1))
             full[:, list(spec.axes)] = points
             true_values = np.asarray(jax.vmap(truth[name])(jnp.asarray(full)))
+        verdict = identifiability["fields"][name]
         out[name] = {"prior": spec.describe(),
                      "implied_prior": FIELD_IMPLIED_PRIOR if has_physics_terms else None,
-                     **field_summary(dt, name, prior_sd=spec.scale, log=spec.log,
-                                     identified=IDENTIFIED, truth=true_values)}
+                     **field_summary(dt, name, truth=true_values),
+                     **{key: verdict[key] for key in ("contraction", "identified_threshold",
+                                                      "identified_fraction")}}
     return out
 
 
@@ -705,6 +714,7 @@ def run(
     summary["identifiability"] = identify(dt, reported)
     if model.field_coefficients:
         summary["fields"] = _field_summaries(model, dt, model.problem.truth,
+                                             summary["identifiability"],
                                              method.implicit_prior != "none")
         for name, f in summary["fields"].items():
             summary["diagnostics"]["warnings"].extend(field_warnings(name, f))

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from bpinn.inference.results import decode_attrs, field_contraction
+from bpinn.inference.results import decode_attrs, field_draws
 
 # Contraction thresholds for the verdicts: the data removed at least half of the prior variance
 # (identified) or less than a tenth of it (left to the prior).
@@ -317,10 +317,14 @@ def _method_caveat(method: str, exact_mcmc, method_info: dict) -> str | None:
 def field_identifiability(dt: xr.DataTree, name: str, prior_sd: float,
                           log: bool) -> dict[str, Any]:
     """Where the data determine a coefficient field (``posterior[name]`` on a grid): the
-    pointwise contraction of g (log k when ``log``) against the prior sd, and the share of the
-    grid in each verdict, with the same thresholds as a scalar coefficient's."""
-    c = field_contraction(dt, name, prior_sd, log)
-    return {"scale": "log" if log else "identity",
+    contraction ``1 - Var_post / Var_prior`` of g (log k when ``log``) against the prior sd at
+    every grid point (C order), and the share of the grid in each verdict, with the same
+    thresholds as a scalar coefficient's."""
+    flat = field_draws(dt, name)[2]
+    g = np.log(flat) if log else flat
+    c = 1.0 - g.reshape(-1, g.shape[-1]).var(axis=0) / prior_sd**2
+    return {"scale": "log" if log else "identity", "contraction": c.tolist(),
+            "identified_threshold": IDENTIFIED,
             "identified_fraction": float(np.mean(c >= IDENTIFIED)),
             "weak_fraction": float(np.mean((c >= NOT_IDENTIFIED) & (c < IDENTIFIED))),
             "not_identified_fraction": float(np.mean(c < NOT_IDENTIFIED)),

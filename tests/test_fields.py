@@ -235,15 +235,17 @@ def _field_tree(values):
 
 
 def test_field_summary_states_contraction_band_and_truth():
+    from bpinn.diagnostics import field_identifiability
     from bpinn.inference.results import field_summary, field_warnings
 
     rng = np.random.default_rng(0)
     sd_of_log = np.array([0.1, 0.5, 0.9])  # prior sd 1: contractions 0.99, 0.75, 0.19
     log_k = rng.normal(0.0, 1.0, (4, 2000, 3)) * sd_of_log
-    f = field_summary(_field_tree(np.exp(log_k)), "k", prior_sd=1.0, log=True, identified=0.5,
-                      truth=np.array([1.0, 1.0, 100.0]))
-    np.testing.assert_allclose(f["contraction"], 1 - sd_of_log**2, atol=0.02)
-    assert f["identified_fraction"] == pytest.approx(2 / 3)
+    tree = _field_tree(np.exp(log_k))
+    verdict = field_identifiability(tree, "k", prior_sd=1.0, log=True)
+    np.testing.assert_allclose(verdict["contraction"], 1 - sd_of_log**2, atol=0.02)
+    assert verdict["identified_fraction"] == pytest.approx(2 / 3)
+    f = field_summary(tree, "k", truth=np.array([1.0, 1.0, 100.0]))
     assert f["axes"] == {"x": [0.0, 0.5, 1.0]}
     assert f["truth_in_95_fraction"] == pytest.approx(2 / 3)  # 100 is outside every band
     assert f["max_r_hat"] < 1.01 and f["min_ess_bulk"] > 1000
@@ -255,7 +257,7 @@ def test_field_warnings_name_chains_that_disagree_on_the_field():
 
     values = np.random.default_rng(1).normal(0.0, 1.0, (2, 500, 4))
     values[1, :, 2] += 3.0  # the second chain sits elsewhere at one grid point
-    f = field_summary(_field_tree(values), "k", prior_sd=1.0, log=False, identified=0.5)
+    f = field_summary(_field_tree(values), "k")
     warnings = field_warnings("k", f)
     assert f["max_r_hat"] > 1.5
     assert any("R-hat of the field k" in w for w in warnings), warnings

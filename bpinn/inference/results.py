@@ -803,35 +803,26 @@ def bfmi_warning(bfmi: list[float]) -> str:
             "distribution poorly (heavy tails or a badly scaled metric)")
 
 
-def _field_draws(dt: xr.DataTree, name: str) -> tuple[xr.DataArray, list[str], np.ndarray]:
-    """A field stored on a grid: (the variable, its grid dims, draws (chain, draw, points))."""
+def field_draws(dt: xr.DataTree, name: str) -> tuple[xr.DataArray, list[str], np.ndarray]:
+    """A field stored on a grid: (the variable, its grid dims, draws (chain, draw, points)
+    with the grid points in C order)."""
     da = dt["posterior"][name]
     axes = [d for d in da.dims if d not in ("chain", "draw")]
     values = da.transpose("chain", "draw", *axes).values
     return da, axes, values.reshape(values.shape[0], values.shape[1], -1)
 
 
-def field_contraction(dt: xr.DataTree, name: str, prior_sd: float, log: bool) -> np.ndarray:
-    """``1 - Var_post / Var_prior`` of g (log k when ``log``) at every grid point (C order)."""
-    flat = _field_draws(dt, name)[2]
-    g = np.log(flat) if log else flat
-    return 1.0 - g.reshape(-1, g.shape[-1]).var(axis=0) / prior_sd**2
-
-
-def field_summary(dt: xr.DataTree, name: str, *, prior_sd: float, log: bool,
-                  identified: float, truth: np.ndarray | None = None) -> dict[str, Any]:
+def field_summary(dt: xr.DataTree, name: str, *,
+                  truth: np.ndarray | None = None) -> dict[str, Any]:
     """Pointwise posterior of a coefficient field stored on a grid (``posterior[name]``, dims
     chain, draw, then one per axis): mean, sd and the equal-tailed 95% band at every grid point
-    (C order), the worst R-hat and bulk ESS over the points, and where the data determine the
-    field: the contraction ``1 - Var_post / Var_prior`` of g (log k when ``log``) at each point,
-    against the prior's sd ``prior_sd``, and the share of points where it is at least
-    ``identified`` (``bpinn.diagnostics.IDENTIFIED``). With ``truth`` (values on the grid)
-    also the fraction of points whose 95% band holds the truth and the root-mean-square error of
-    the mean."""
+    (C order) and the worst R-hat and bulk ESS over the points. With ``truth`` (values on the
+    grid) also the fraction of points whose 95% band holds the truth and the root-mean-square
+    error of the mean. Where the data determine the field is
+    ``bpinn.diagnostics.field_identifiability``'s."""
     from arviz_stats.base import array_stats
 
-    da, axes, flat = _field_draws(dt, name)
-    contraction = field_contraction(dt, name, prior_sd, log)
+    da, axes, flat = field_draws(dt, name)
     per_point = np.moveaxis(flat, -1, 0)
     r_hat = np.asarray([array_stats.rhat(v, chain_axis=0, draw_axis=1) for v in per_point])
     ess = np.asarray([array_stats.ess(v, chain_axis=0, draw_axis=1) for v in per_point])
@@ -845,9 +836,6 @@ def field_summary(dt: xr.DataTree, name: str, *, prior_sd: float, log: bool,
         "q97.5": hi.tolist(),
         "max_r_hat": float(np.max(r_hat)) if r_hat.size else None,
         "min_ess_bulk": float(np.min(ess)) if ess.size else None,
-        "contraction": contraction.tolist(),
-        "identified_threshold": identified,
-        "identified_fraction": float(np.mean(contraction >= identified)),
     }
     if truth is not None:
         truth = np.asarray(truth, float).reshape(-1)
