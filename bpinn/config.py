@@ -844,16 +844,16 @@ def _truth(cfg: RunConfig, coefficients: dict, domain: Domain) -> dict:
     function; other numbers pass through."""
     out = dict(cfg.truth)
     for name, value in cfg.truth.items():
-        if isinstance(coefficients.get(name), GaussianProcessField) and not isinstance(value,
-                                                                                      str):
-            _number(value, f"{cfg.path} [truth] {name}")  # a constant field
-            out[name] = lambda z, v=float(value): v + 0.0 * z[0]
-        elif isinstance(value, str):
-            path = f"{cfg.path} [truth] {name}"
-            if not isinstance(coefficients.get(name), GaussianProcessField):
+        path = f"{cfg.path} [truth] {name}"
+        is_field = isinstance(coefficients.get(name), GaussianProcessField)
+        if isinstance(value, str):
+            if not is_field:
                 _fail(path, "a 'module:function' truth is for a coefficient field (a table with "
                       f"field = \"gp\" in [coefficients]); {name} takes a number")
             out[name] = _function_or_number(value, path, cfg.base_dir, domain)
+        elif is_field:  # a constant field
+            constant = _number(value, path)
+            out[name] = lambda z, v=constant: v + 0.0 * z[0]
     return out
 
 
