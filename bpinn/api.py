@@ -66,7 +66,7 @@ def versions() -> dict[str, str]:
 def prepare(config: RunConfig) -> BPINN:
     """Config -> the B-PINN model (loads and validates data; raises ConfigError on bad input)."""
     problem = build_problem(config)
-    settings = build_settings(config, problem.domain)
+    settings = build_settings(config, problem.domain, problem.pde.outputs)
     try:
         return build_model(problem, settings)
     except ValueError as err:
@@ -282,15 +282,16 @@ def _prior_draws(rng_key, model: BPINN) -> dict:
 
 
 def _log_prior(model: BPINN, posterior: dict) -> dict:
-    """Log prior density of each reported site at each posterior draw (summed over elements,
-    e.g. one noise scale per sensor group)."""
+    """Log prior density of each reported site at each posterior draw, per element (one noise
+    scale per sensor group keeps its ``group`` dim; the priors of the elements are
+    independent, and power-scaling sums them)."""
     out = {}
     for name, q in _priors(model).items():
         if name not in posterior:
             continue
         values = jnp.asarray(posterior[name])
         lp = q.distribution().log_prob(values)
-        out[name] = np.asarray(lp.reshape(*values.shape[:2], -1).sum(-1))
+        out[name] = np.asarray(lp)
     return out
 
 
@@ -303,7 +304,7 @@ def _posterior_arrays(model: BPINN, inference: _Inference, constrained: dict,
     predict = _predictor(model, draws)(obs.coords)
 
     def per_draw(values, key):
-        u_pred = predict(values)
+        u_pred = model.at_readings(predict(values))
         sigma = values.get("sigma", getattr(model.problem.noise, "value", None))
         d = model.data_distribution(u_pred, sigma)
         return d.sample(key), d.log_prob(jnp.asarray(obs.values)), u_pred
@@ -396,7 +397,8 @@ def _predictor(model: BPINN, draws: Draws):
 def field_predictions(model: BPINN, draws: Draws, constrained: dict):
     """The field u on a grid over the domain, for a thinned subset of the draws.
 
-    Returns ``(u of shape (chain, thinned draw, *grid), draw indices, {coord: grid axis})``.
+    Returns ``({output: u of shape (chain, thinned draw, *grid)}, draw indices, {coord: grid
+    axis})``: the one output ``u``, or each output of a system by its name.
     """
     chains, num_draws, _ = draws.position.shape
     domain = model.problem.domain
@@ -410,8 +412,14 @@ def field_predictions(model: BPINN, draws: Draws, constrained: dict):
     thinned = jax.tree.map(
         lambda a: a.reshape(chains, num_draws, *a.shape[1:])[:, keep]
         .reshape(chains * keep.size, *a.shape[1:]), constrained)
-    u = jax.jit(jax.vmap(predict))(thinned)
-    return np.asarray(u).reshape(chains, keep.size, *mesh[0].shape), keep, axes
+    u = np.asarray(jax.jit(jax.vmap(predict))(thinned))
+    outputs = model.problem.pde.outputs
+    if not model.problem.pde.is_system:
+        u = u[..., None]
+    fields = {name if model.problem.pde.is_system else "u":
+              u[..., k].reshape(chains, keep.size, *mesh[0].shape)
+              for k, name in enumerate(outputs)}
+    return fields, keep, axes
 
 
 def holdout_predictions(model: BPINN, inference: _Inference, constrained: dict
@@ -481,6 +489,7 @@ def _attrs(config: RunConfig, model: BPINN, seed: int, method: str) -> dict:
         "domain_upper": p.domain.upper.tolist(),
         "data_file": obs.origin,
         "group_names": list(obs.group_names),
+        "outputs": list(p.pde.outputs),  # the unknown functions (a system has several)
         "priors": {n: (f"fixed {q.value:g}" if isinstance(q, Fixed) else q.describe())
                    for n, q in p.coefficients.items()},
         "network": f"{model.settings.network.kind} {model.settings.network.layer_sizes}",
@@ -650,7 +659,7 @@ def run(
     dims = {"u_obs": ["obs"], "u_pred": ["obs"], "weights": ["weight"]}
     dims.update({name: ["holdout_obs"] for group in extra.values() for name in group})
     coords = {"group": list(obs.group_names)}
-    dims["u"] = list(field[2])
+    dims.update({name: list(field[2]) for name in field[0]})
     coords.update(field[2])
     posterior.update(fields)
     dims.update(field_dims)
@@ -685,7 +694,7 @@ def run(
         constant_data={**coords_data, **extra.get("constant_data", {})},
         log_likelihood=loglik,
         log_prior=_log_prior(model, posterior),
-        predictions={"u": field[0]},
+        predictions=field[0],
         predictions_draws=field[1],
         dims=dims,
         coords=coords,

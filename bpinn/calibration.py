@@ -440,7 +440,7 @@ def calibrate(config_path, *, num_datasets: int, method: str | None = None,
     def simulate(noise_key, values):
         coeffs = model.coefficient_values({n: values[n] for n in model.unknown_coefficients})
         sigma = values.get("sigma", getattr(p.noise, "value", None))
-        u = forward(coeffs)
+        u = model.at_readings(forward(coeffs))  # a system: each reading's own output
         return np.asarray(model.data_distribution(u, sigma).sample(noise_key))
 
     keys = jax.random.split(jax.random.key(seed), num_datasets)

@@ -129,7 +129,7 @@ class InferenceSettings:
 # section -> {key: default}; ``...`` marks a required key.
 _SCHEMA: dict[str, dict[str, object]] = {
     "problem": {"pde": ..., "coefficients": None, "options": {}, "source": 0.0, "flux": None,
-                "reference": None},
+                "reference": None, "outputs": None},
     "domain": {"x": ..., "y": None, "t": None},
     "coefficients": {},  # free-form: one entry per coefficient
     "data": {
@@ -151,6 +151,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
     "truth": {},  # free-form: name -> value
 }
 _CONDITION_KEYS = {"kind": ..., "boundary": "all", "value": 0.0, "hard": False, "file": None,
+                   "output": None,
                    "format": None, "coords": None, "value_column": "u"}
 _TOP_LEVEL = set(_SCHEMA) | {"conditions"}
 _LIKELIHOODS = ("normal", "student_t")
@@ -529,21 +530,27 @@ def _check_scalar(out, what: str, path: str) -> None:
 
 
 def _check_operator(operator, ref: str, path: str, domain: Domain, names, *,
-                    flux: bool = False, fields=()) -> None:
+                    flux: bool = False, fields=(), outputs=("u",)) -> int:
     """Call a user-defined PDE operator (or, with ``flux``, its divergence form) once, on a
     smooth trial function at the domain's centre, so that a wrong signature or result is
     reported here and not as a traceback mid-run. ``fields``: the coefficients declared as
-    fields, which the operator also finds as functions under ``coeffs["fields"]``."""
+    fields, which the operator also finds as functions under ``coeffs["fields"]``. For a
+    system (several ``outputs``) the trial function returns one value per output and the
+    operator must return one value per equation. Returns the number of equations."""
     import jax.numpy as jnp
 
     z = jnp.asarray((domain.lower + domain.upper) / 2)
     coeffs = {name: jnp.asarray(1.0) for name in names}
     if fields:
         coeffs[FIELDS_KEY] = {n: (lambda point: 1.0 + 0.0 * jnp.sum(point)) for n in fields}
+    system = len(outputs) > 1
     call, returns = (("flux", "(F, G) with L[u] = -dF/dx + G, two numbers") if flux
-                     else ("operator", "L[u](z), one number"))
+                     else ("operator", "L[u](z), one number") if not system
+                     else ("operator", "a vector with one entry per equation"))
 
     def trial(point):
+        if system:  # one value per output, each a different smooth function
+            return jnp.sin(jnp.sum(point) + 0.5 + jnp.arange(len(outputs)))
         return jnp.sum(jnp.sin(point + 0.5))
 
     try:
@@ -553,14 +560,22 @@ def _check_operator(operator, ref: str, path: str, domain: Domain, names, *,
               f"{z.tolist()} and coeffs = {{{', '.join(f'{n!r}: 1.0' for n in names)}}} failed "
               f"with {type(err).__name__}: {_show_error(err)}; it must return {returns} "
               "(list the coefficients it reads in [problem] coefficients)")
+    if system:
+        result = jnp.asarray(out)
+        if result.ndim != 1 or result.size < 1 or not jnp.issubdtype(result.dtype, jnp.number):
+            _fail(path, f"operator {ref!r} of a system with outputs {list(outputs)} must return "
+                  f"a vector with one entry per equation for one point (u_fn(z) returns one "
+                  f"value per output, in that order), got shape {result.shape}")
+        return int(result.size)
     if not flux:
         _check_scalar(out, f"operator {ref!r} must return one number L[u](z) for one point",
                       path)
-        return
+        return 1
     if not (isinstance(out, tuple | list) and len(out) == 2):
         _fail(path, f"flux {ref!r} must return a pair (F, G), got {_show(out)}")
     for part in out:
         _check_scalar(part, f"flux {ref!r} must return two numbers (F, G) for one point", path)
+    return 1
 
 
 def _pde(cfg: RunConfig, domain: Domain) -> PDE:
@@ -577,14 +592,24 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
         if not (isinstance(coeffs, list) and all(isinstance(c, str) for c in coeffs)):
             _fail(f"{p} coefficients", f"expected a list of names, got {_show(coeffs)}")
         field_coeffs = [n for n in _field_names(cfg) if n in coeffs]
-        _check_operator(operator, name, f"{p} pde", domain, coeffs, fields=field_coeffs)
+        outputs = _outputs(prob["outputs"], f"{p} outputs", domain, coeffs)
+        num_equations = _check_operator(operator, name, f"{p} pde", domain, coeffs,
+                                        fields=field_coeffs, outputs=outputs)
         flux = None
+        if prob["flux"] is not None and len(outputs) > 1:
+            _fail(f"{p} flux", "the weak residual (flux) is for a single unknown function, not "
+                  f"a system with outputs {list(outputs)}")
         if prob["flux"] is not None:
             flux = _user_function(prob["flux"], f"{p} flux", cfg.base_dir)
             _check_operator(flux, prob["flux"], f"{p} flux", domain, coeffs, flux=True,
                             fields=field_coeffs)
+        unknown = "u" if len(outputs) == 1 else f"({', '.join(outputs)})"
         return PDE(name=name, coefficient_names=tuple(coeffs), operator=operator,
-                   equation=f"{name}[u] = f (user-defined)", flux=flux)
+                   equation=f"{name}[{unknown}] = f (user-defined)", flux=flux,
+                   outputs=outputs, num_equations=num_equations)
+    if prob["outputs"] is not None:
+        _fail(f"{p} outputs", "only user-defined PDEs ('module:function') are systems with "
+              "several outputs; the built-in PDEs have the one unknown u")
     if prob["flux"] is not None:
         _fail(f"{p} flux", "only user-defined PDEs ('module:function') take a flux; built-in "
               "PDEs bring their own divergence form")
@@ -603,6 +628,23 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
             raise ConfigError(f"{p} pde: {str(err).rstrip('.')} (the config's [domain] sets "
                               f"{', '.join(domain.coord_names)})") from None
         raise ConfigError(f"{p}: {err}") from None
+
+
+def _outputs(value, path: str, domain: Domain, coefficients) -> tuple[str, ...]:
+    """``[problem] outputs``: the unknown functions of a system, e.g. ["u", "v"]; ("u",) when
+    absent (one unknown function)."""
+    if value is None:
+        return ("u",)
+    if not (isinstance(value, list) and len(value) >= 2
+            and all(isinstance(v, str) and v.isidentifier() for v in value)):
+        _fail(path, "expected a list of two or more names, one per unknown function of the "
+              f"system, such as [\"u\", \"v\"], got {_show(value)}")
+    clashes = sorted(set(value) & (set(domain.coord_names) | set(coefficients)
+                                   | {"sigma", "weights"}))
+    if len(set(value)) != len(value) or clashes:
+        _fail(path, f"names must be distinct and differ from the coordinates, coefficients and "
+              f"'sigma' / 'weights'; {_show(value)} repeats or reuses {clashes or 'a name'}")
+    return tuple(value)
 
 
 def _field_names(cfg: RunConfig) -> list[str]:
@@ -719,7 +761,10 @@ def _coords_map(value, domain: Domain, path: str) -> dict:
     return {n: _column(value[n], f"{path} {n}") for n in domain.coord_names}
 
 
-def _observations(cfg, table, domain, path, *, value_key, group=None, value_label=None):
+def _observations(cfg, table, domain, path, *, value_key, group=None, value_label=None,
+                  allow_missing=False):
+    """Load and validate one sensor file; ``allow_missing`` leaves empty cells of the value
+    (NaN) to the caller, which validates what it keeps."""
     from bpinn.data import FORMATS, DataError
 
     file = _resolve_file(cfg, table["file"], f"{path} file")
@@ -733,13 +778,78 @@ def _observations(cfg, table, domain, path, *, value_key, group=None, value_labe
     try:
         obs = load_observations(file, coords=coords, value=value, group=group,
                                 format=table["format"])
+        if not allow_missing:
+            validate_observations(obs, domain)
+    except DataError as err:
+        raise ConfigError(str(err)) from None
+    return obs
+
+
+def _system_observations(cfg, table, domain, path, outputs):
+    """The readings of a system: ``[data] value`` maps outputs to columns, e.g.
+    ``{ u = "prey", v = "predator" }``. Each column is read with the same coordinates; an empty
+    cell means that output was not read there (in a table with one column per output not every
+    output is read at every point). The readings' groups are the outputs they measure, in the
+    order of ``[problem] outputs``; an output without a column is inferred from the physics
+    alone."""
+    import numpy as np
+
+    from bpinn.data import DataError, Observations
+
+    columns = table["value"]
+    if table["group"] is not None:
+        _fail(f"{path} group", f"a system's readings are grouped by output {list(outputs)}; "
+              "a sensor group column is not supported with several outputs")
+    if table["holdout"]:
+        _fail(f"{path} holdout", "holding out readings is supported for a single unknown "
+              "function, not a system")
+    if not isinstance(columns, dict) or not columns:
+        _fail(f"{path} value", f"a system with outputs {list(outputs)} needs a table mapping "
+              f"outputs to columns, such as {{ {outputs[0]} = \"column\" }}, got "
+              f"{_show(columns)}")
+    unknown = sorted(set(columns) - set(outputs))
+    if unknown:
+        _fail(f"{path} value", f"{unknown} are not outputs of the system; valid: "
+              f"{list(outputs)}")
+    parts = []
+    for name in (o for o in outputs if o in columns):
+        obs = _observations(cfg, {**table, "value": columns[name]}, domain, f"{path} value",
+                            value_key="value", value_label=name, allow_missing=True)
+        read = np.isfinite(obs.values)
+        if not read.any():
+            _fail(f"{path} value {name}", f"column {columns[name]!r} of {obs.origin} has no "
+                  "readings")
+        parts.append((name, obs.coords[read], obs.values[read]))
+    try:
+        obs = Observations(
+            coords=np.concatenate([c for _, c, _ in parts]),
+            values=np.concatenate([v for _, _, v in parts]),
+            group_index=np.concatenate([np.full(len(v), k) for k, (_, _, v) in
+                                        enumerate(parts)]),
+            group_names=tuple(n for n, _, _ in parts), coord_names=domain.coord_names,
+            origin=obs.origin, value_name=", ".join(columns.values()),
+            coord_columns=obs.coord_columns)
         validate_observations(obs, domain)
     except DataError as err:
         raise ConfigError(str(err)) from None
     return obs
 
 
-def _conditions(cfg: RunConfig, domain: Domain) -> tuple[Condition, ...]:
+def _condition_output(value, path: str, outputs) -> int | None:
+    """``output`` of a condition: which unknown function of a system it is on (required for a
+    system; a single unknown function takes none)."""
+    if len(outputs) == 1:
+        if value is not None and value != outputs[0]:
+            _fail(path, f"only a system ([problem] outputs) has several outputs; this problem's "
+                  f"one unknown is {outputs[0]!r}: leave output out")
+        return None
+    if value not in outputs:
+        _fail(path, f"a condition of a system must name the output it is on, one of "
+              f"{list(outputs)}; got {_show(value)}")
+    return outputs.index(value)
+
+
+def _conditions(cfg: RunConfig, domain: Domain, outputs=("u",)) -> tuple[Condition, ...]:
     out = []
     raw = cfg.raw.get("conditions", [])
     if not isinstance(raw, list):
@@ -758,9 +868,10 @@ def _conditions(cfg: RunConfig, domain: Domain) -> tuple[Condition, ...]:
         else:
             value = _function_or_number(c["value"], f"{p} value", cfg.base_dir, domain)
         hard = _bool(c["hard"], f"{p} hard")
+        output = _condition_output(c["output"], f"{p} output", outputs)
         try:
             cond = Condition(kind=c["kind"], boundary=c["boundary"], value=value, hard=hard,
-                             points=points, targets=targets)
+                             points=points, targets=targets, output=output)
             # Build the condition's terms once now: a bad boundary name, an initial condition
             # without a time domain or a non-homogeneous hard face in 2-D fails here, naming
             # the condition, instead of deep inside model building.
@@ -781,10 +892,13 @@ def build_problem(cfg: RunConfig) -> Problem:
     coefficients = _coefficients(cfg, pde, domain)
     p = f"{cfg.path} [data]"
     data = _check_keys(cfg.raw["data"], _SCHEMA["data"], p)
-    obs = _observations(cfg, data, domain, p, value_key="value", group=data["group"])
+    if pde.is_system:
+        obs = _system_observations(cfg, data, domain, p, pde.outputs)
+    else:
+        obs = _observations(cfg, data, domain, p, value_key="value", group=data["group"])
     noise = _quantity(data["noise"], f"{p} noise", positive=True)
     per_group = _bool(data["per_group_noise"], f"{p} per_group_noise")
-    if per_group and data["group"] is None:
+    if per_group and data["group"] is None and not pde.is_system:
         _fail(f"{p} per_group_noise", "needs a 'group' column naming each reading's sensor group")
     obs, holdout = _held_out(obs, data, per_group, p)
 
@@ -813,13 +927,16 @@ def build_problem(cfg: RunConfig) -> Problem:
         _fail(f"{p} likelihood", f"unknown likelihood {_show(likelihood)}; valid: "
               f"{', '.join(map(repr, _LIKELIHOODS))}" + _suggest(str(likelihood), _LIKELIHOODS))
     student_t_df = _number(data["student_t_df"], f"{p} student_t_df", positive=True)
-    conditions = _conditions(cfg, domain)
+    conditions = _conditions(cfg, domain, pde.outputs)
     reference = _user_forward(prob["reference"], f"{cfg.path} [problem] reference", cfg.base_dir,
-                             domain, coefficients)
+                             domain, coefficients, pde.outputs)
 
     source_data = source_noise = None
     if "source_data" in cfg.raw:
         ps = f"{cfg.path} [source_data]"
+        if pde.is_system:
+            _fail(ps, "measured source values are supported for a single unknown function, not "
+                  f"a system with outputs {list(pde.outputs)}")
         sd = _check_keys(cfg.raw["source_data"], _SCHEMA["source_data"], ps)
         source_data = _observations(cfg, sd, domain, ps, value_key="value")
         source_noise = _quantity(sd["noise"], f"{ps} noise", positive=True)
@@ -864,11 +981,12 @@ def _user_function(value, path: str, base_dir: Path):
     return _function_or_number(value, path, base_dir)
 
 
-def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients: dict):
+def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients: dict,
+                  outputs=("u",)):
     """``[problem] reference``: the user's own forward model ``forward(points, coeffs) -> u``
-    (the classical solver or closed form of a user-defined PDE), or None. Called once at the
-    domain's centre with every coefficient at its value or prior median, so a wrong signature
-    or result is reported here."""
+    (the classical solver or closed form of a user-defined PDE; for a system, one column per
+    output), or None. Called once at the domain's centre with every coefficient at its value or
+    prior median, so a wrong signature or result is reported here."""
     import jax
     import jax.numpy as jnp
 
@@ -899,6 +1017,12 @@ def _user_forward(value, path: str, base_dir: Path, domain: Domain, coefficients
               f"{list(domain.coord_names)}) and coeffs = {{{shown}}} failed with "
               f"{type(err).__name__}: {_show_error(err)}; it must return u at each point, one "
               "number per row, written with jax.numpy so that NUTS can differentiate it")
+    if len(outputs) > 1:
+        if out.shape != (1, len(outputs)) or not bool(jnp.all(jnp.isfinite(out))):
+            _fail(path, f"forward(points, coeffs) of a system must return an array of shape "
+                  f"(number of points, {len(outputs)}), one finite column per output "
+                  f"{list(outputs)}; for one point it returned shape {out.shape}")
+        return forward
     if out.shape not in ((1,), ()) or not bool(jnp.all(jnp.isfinite(out))):
         _fail(path, f"forward(points, coeffs) must return one finite number per row of points; "
               f"for one point it returned {_show(out.tolist())} (shape {out.shape})")
@@ -932,8 +1056,9 @@ def _held_out(obs, data: dict, per_group: bool, p: str):
     return obs.groups(kept), obs.groups(list(dict.fromkeys(names)))
 
 
-def build_settings(cfg: RunConfig, domain: Domain):
-    """The ``ModelSettings`` of the ``[model]`` section."""
+def build_settings(cfg: RunConfig, domain: Domain, outputs=("u",)):
+    """The ``ModelSettings`` of the ``[model]`` section; the network has one output per unknown
+    function (``Problem.pde.outputs``)."""
     from bpinn.models.likelihood import ModelSettings
 
     p = f"{cfg.path} [model]"
@@ -946,7 +1071,7 @@ def build_settings(cfg: RunConfig, domain: Domain):
             num_fourier=_count(m["num_fourier"], f"{p} num_fourier", "num_fourier", 1),
             fourier_scale=_fourier_scale(m["fourier_scale"], f"{p} fourier_scale", domain),
             siren_omega0=_number(m["siren_omega0"], f"{p} siren_omega0", positive=True),
-            fourier_seed=cfg.inference.seed,
+            fourier_seed=cfg.inference.seed, output_dim=len(outputs),
         )
         if network.num_params > _MAX_WEIGHTS:
             _fail(p, f"width = {network.width} and depth = {network.depth} give "

@@ -450,7 +450,7 @@ def local_information(model, target, position, num_prior_draws: int = 4000) -> d
 
     def readings(sub):
         v = target.constrained(position.at[idx].set(sub))
-        return forward(model.coefficient_values(v))
+        return model.at_readings(forward(model.coefficient_values(v)))
 
     jac = np.asarray(jax.jacfwd(readings)(position[idx]))  # (num_readings, num_coefficients)
     misfit = (jac / noise[:, None] ** 2).T @ jac
@@ -534,18 +534,22 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
     """Where to put the next sensor, from a results tree: every point of the ``predictions``
     grid ranked by :func:`rank_sensor_candidates`.
 
-    noise_sd : sd of the new reading (default: the posterior mean of ``sigma``).
+    noise_sd : sd of the new reading (default: the posterior mean of ``sigma``; for a system
+        with one noise sd per output, that output's).
 
     Returns ``{"noise_sd", "coefficients", "candidates": [{coords..., information_gain,
-    variance_reduction}, ...]}`` with the ``top`` most informative points first.
+    variance_reduction}, ...]}`` with the ``top`` most informative points first. For a system
+    every output is a candidate at every point, and each candidate names its ``output``.
     """
     _require_groups(dt, ("posterior", "predictions"),
                     "sensor design needs the field over the domain, which `bpinn run CONFIG` "
                     "stores")
-    field = dt["predictions"]["u"]
+    attrs = decode_attrs(dt)
+    outputs = attrs.get("outputs") or ["u"]
+    field = dt["predictions"][outputs[0]]
     grid_dims = [d for d in field.dims if d not in ("chain", "draw")]
     post = dt["posterior"].to_dataset().sel(draw=field["draw"].values)
-    fields = decode_attrs(dt).get("coefficient_fields") or {}
+    fields = attrs.get("coefficient_fields") or {}
     names = [v for v in post.data_vars if v != "weights" and not v.startswith("sigma")
              and post[v].ndim == 2 and v not in fields]
     draws = {n: post[n].values.reshape(-1) for n in names}
@@ -556,15 +560,19 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
         draws.update(points)
     if not draws:
         raise ValueError("the posterior holds no PDE coefficient to design for")
-    if noise_sd is None:
-        if "sigma" not in post:
-            raise ValueError("the results hold no sigma draws: give the new sensor's noise sd")
-        noise_sd = float(post["sigma"].mean())
-    if not (np.isfinite(noise_sd) and noise_sd > 0):
-        raise ValueError(f"the noise sd of a new reading must be positive, got {noise_sd}")
+    if noise_sd is None and "sigma" not in post:
+        raise ValueError("the results hold no sigma draws: give the new sensor's noise sd")
     num_draws = len(next(iter(draws.values())))
-    u = field.transpose("chain", "draw", *grid_dims).values.reshape(num_draws, -1)
-    ranked = rank_sensor_candidates(draws, u, noise_sd)[:top]
+    ranked, noise = [], {}
+    for name in outputs:
+        noise[name] = noise_sd if noise_sd is not None else _output_noise(post["sigma"], name)
+        if not (np.isfinite(noise[name]) and noise[name] > 0):
+            raise ValueError(f"the noise sd of a new reading must be positive, got "
+                             f"{noise[name]}")
+        u = dt["predictions"][name].transpose("chain", "draw", *grid_dims).values
+        ranked += [{**entry, "output": name} for entry in
+                   rank_sensor_candidates(draws, u.reshape(num_draws, -1), noise[name])]
+    ranked = sorted(ranked, key=lambda e: -e["information_gain"])[:top]
     for entry in ranked:
         reduction = entry["variance_reduction"]
         for name, labels in field_points.items():
@@ -575,9 +583,20 @@ def sensor_design(dt: xr.DataTree, *, top: int = 10, noise_sd: float | None = No
     for entry in ranked:
         point = {d.removeprefix("field_"): float(m.ravel()[entry["index"]])
                  for d, m in zip(grid_dims, mesh, strict=True)}
-        candidates.append({**point, "information_gain": entry["information_gain"],
+        candidates.append({**point, **({"output": entry["output"]} if len(outputs) > 1
+                                       else {}),
+                           "information_gain": entry["information_gain"],
                            "variance_reduction": entry["variance_reduction"]})
-    return {"noise_sd": noise_sd, "coefficients": names, "candidates": candidates}
+    return {"noise_sd": noise[outputs[0]] if len(outputs) == 1 else noise,
+            "coefficients": names, "candidates": candidates}
+
+
+def _output_noise(sigma: xr.DataArray, output: str) -> float:
+    """The posterior mean noise sd of readings of ``output``: its group's when the noise is
+    per group (a system's groups are its outputs), else the one sd."""
+    if "group" in sigma.dims and output in sigma["group"].values:
+        return float(sigma.sel(group=output).mean())
+    return float(sigma.mean())
 
 
 # A field enters the sensor design at this many points per axis of its grid.
@@ -606,11 +625,14 @@ def format_sensor_design(design: dict[str, Any]) -> str:
     widths = [max(12, len(n) + 7) for n in names]
     head = ("rank " + "".join(f"{c:>9}" for c in coords) + f"{'gain (nats)':>13}"
             + "".join(f"{'Var ' + n + ' -':>{w}}" for n, w in zip(names, widths, strict=True)))
-    lines = [f"Next sensor, most informative first (new reading's noise sd "
-             f"{design['noise_sd']:.3g}; 'Var - ' is the expected fractional variance "
-             "reduction):", head]
+    noise = design["noise_sd"]
+    noise = (", ".join(f"{k} {v:.3g}" for k, v in noise.items()) if isinstance(noise, dict)
+             else f"{noise:.3g}")
+    lines = [f"Next sensor, most informative first (new reading's noise sd {noise}; "
+             "'Var - ' is the expected fractional variance reduction):", head]
     for i, c in enumerate(design["candidates"], 1):
-        lines.append(f"{i:>4} " + "".join(f"{c[k]:>9.3g}" for k in coords)
+        lines.append(f"{i:>4} " + "".join(f"{c[k]:>9}" if isinstance(c[k], str)
+                                          else f"{c[k]:>9.3g}" for k in coords)
                      + f"{c['information_gain']:>13.3g}"
                      + "".join(f"{100 * c['variance_reduction'][n]:>{w - 1}.1f}%"
                                for n, w in zip(names, widths, strict=True)))

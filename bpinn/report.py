@@ -431,13 +431,21 @@ def section_predictive(dt: xr.DataTree, attrs: Mapping) -> str:
         return out + "<p>The results hold no posterior predictive draws.</p>"
     pp = dt["posterior_predictive"]
     table = _sensor_table(dt, attrs)
-    if "predictions" in dt.children and "u" in dt["predictions"].data_vars:
-        field = dt["predictions"]["u"]
-        out += ("<h3>The field over the domain</h3>"
-                f"<p>Posterior mean and sd of u from {field.sizes['chain'] * field.sizes['draw']}"
-                " thinned draws; crosses mark the sensors. The sd shows where the data and the "
-                "physics leave the field uncertain.</p>"
-                + _plot_or_note(lambda: _field_figure(field, table), "field map"))
+    outputs = attrs.get("outputs") or ["u"]
+    for name in outputs if "predictions" in dt.children else ():
+        if name not in dt["predictions"].data_vars:
+            continue
+        field = dt["predictions"][name]
+        # a system's readings are grouped by the output they measure
+        sensors = table if len(outputs) == 1 else _rows(table, table["group_name"] == name)
+        label = "" if len(outputs) == 1 else f" {_esc(name)}"
+        out += (f"<h3>The field{label} over the domain</h3>"
+                f"<p>Posterior mean and sd of {_esc(name)} from "
+                f"{field.sizes['chain'] * field.sizes['draw']} thinned draws; crosses mark the "
+                "sensors. The sd shows where the data and the physics leave the field "
+                "uncertain.</p>"
+                + _plot_or_note(lambda f=field, t=sensors, n=name: _field_figure(f, t, n),
+                                "field map"))
     if "u_pred" in pp.data_vars and "constant_data" in dt.children:
         out += (f"<p>Predicted field (median, {100 * BAND_PROB:.0f}% band) at each sensor; "
                 "dots are the readings.</p>"
@@ -627,7 +635,12 @@ def _band_figure(u_pred: np.ndarray, table: Mapping[str, np.ndarray]):
     return fig
 
 
-def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray]):
+def _rows(table: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The sensor table's rows where ``keep``."""
+    return {key: values[keep] for key, values in table.items()}
+
+
+def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray], name: str = "u"):
     """Heat maps of the mean and sd of u over the domain (1-D: mean with its band over x)."""
     axes_dims = [d for d in field.dims if d not in ("chain", "draw")]
     names = [d.removeprefix("field_") for d in axes_dims]
@@ -644,6 +657,7 @@ def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray]):
         ax.plot(x, mean.values, color="C0", label="mean")
         ax.plot(table[names[0]], table["reading"], "o", color="k", ms=3, label="readings")
         ax.set_xlabel(names[0])
+        ax.set_ylabel(name)
         ax.legend(fontsize=8)
         return fig
     # 2-D: the whole map; 3-D (x, y, t): the map at the final time.
@@ -661,7 +675,7 @@ def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray]):
             ax.plot(table[names[0]], table[names[1]], "x", color="w", ms=4, mew=1.2)
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
-        ax.set_title(f"posterior {label} of u{title}", fontsize=9)
+        ax.set_title(f"posterior {label} of {name}{title}", fontsize=9)
     return fig
 
 

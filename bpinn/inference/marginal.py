@@ -177,6 +177,9 @@ def complete_draws(marginal: OutputMarginal, rng_key, reduced):
 def unsupported_reason(model) -> str:
     """Why ``model`` cannot have its output layer integrated out, or "" when it can (as far
     as its settings show; ``check_affine`` tests the PDE itself)."""
+    if model.problem.pde.is_system:
+        return (f"a system (outputs {list(model.problem.pde.outputs)}) has one output layer "
+                "column per output; integrating them out is built for one unknown function")
     if model.problem.likelihood != "normal":
         return (f"[data] likelihood = {model.problem.likelihood!r}: readings must be Gaussian "
                 "for the output layer to have a Gaussian conditional")

@@ -39,6 +39,8 @@ class Condition:
     value : the target g, a number or a function of the coordinate vector; ignored for periodic.
     hard : impose exactly through an output transform (dirichlet and initial only).
     points : optional (n, ndim) points with ``targets`` (n,): Dirichlet data given as readings.
+    output : for a system (several unknown functions), the index of the output the condition
+        is on; None for a single unknown function. Soft only.
     """
 
     kind: str
@@ -47,6 +49,7 @@ class Condition:
     hard: bool = False
     points: np.ndarray | None = None
     targets: np.ndarray | None = None
+    output: int | None = None
 
     def __post_init__(self):
         if self.kind not in CONDITION_KINDS:
@@ -59,6 +62,10 @@ class Condition:
             )
         if self.hard and self.points is not None:
             raise ValueError("a Dirichlet condition given as data points cannot be hard")
+        if self.hard and self.output is not None:
+            raise ValueError("a condition on one output of a system cannot be hard (the "
+                             "output transform is built for one unknown function); impose it "
+                             "softly: leave out hard or set hard = false")
 
     def value_fn(self) -> ValueFn:
         if callable(self.value):
@@ -138,37 +145,54 @@ def soft_terms(domain: Domain, conditions, *, num_points: int) -> list[SoftTerm]
     for i, cond in enumerate(conditions):
         if cond.hard:
             continue
-        name = f"{cond.kind}_{i}"
-        if cond.kind in ("initial", "initial_rate"):
-            if not domain.has_time:
-                raise ValueError(f"an {cond.kind} condition needs a time domain ([domain] t = "
-                                 "[t0, t1]); in a problem written with time as x (an ODE), use "
-                                 "dirichlet / neumann conditions at x_min")
-            g = cond.value_fn()
-            fn = (_value_residual(g) if cond.kind == "initial"
-                  else _time_derivative_residual(g, domain.time_index))
-            terms.append(SoftTerm(name, initial_points(domain, num_points), fn))
-        elif cond.kind == "dirichlet" and cond.points is not None:
-            pts = np.asarray(cond.points, dtype=float)
-            targets = np.asarray(cond.targets, dtype=float)
-            terms.append(SoftTerm(name, pts, lambda u_fn, z: u_fn(z), targets))
-        elif cond.kind in ("dirichlet", "neumann"):
-            g = cond.value_fn()
-            for axis, side in faces(domain, cond.boundary):
-                pts = face_points(domain, axis, side, num_points)
-                fn = (
-                    _value_residual(g)
-                    if cond.kind == "dirichlet"
-                    else _normal_derivative_residual(g, axis, side)
-                )
-                label = f"{name}_{domain.coord_names[axis]}_{'max' if side else 'min'}"
-                terms.append(SoftTerm(label, pts, fn))
-        elif cond.kind == "periodic":
-            axis = _periodic_axis(domain, cond.boundary)
-            pts = face_points(domain, axis, 0, num_points)
-            shift = domain.upper[axis] - domain.lower[axis]
-            terms.append(SoftTerm(f"{name}_value", pts, _periodic_residual(axis, shift, 0)))
-            terms.append(SoftTerm(f"{name}_slope", pts, _periodic_residual(axis, shift, 1)))
+        start = len(terms)
+        terms.extend(_condition_terms(domain, cond, i, num_points))
+        if cond.output is not None:
+            terms[start:] = [_on_output(term, cond.output) for term in terms[start:]]
+    return terms
+
+
+def _on_output(term: SoftTerm, k: int) -> SoftTerm:
+    """The term applied to output ``k`` of a vector-valued solution."""
+    fn = term.residual_fn
+    return SoftTerm(term.name, term.points, lambda u_fn, z: fn(lambda y: u_fn(y)[k], z),
+                    term.targets)
+
+
+def _condition_terms(domain: Domain, cond: Condition, i: int, num_points: int):
+    """The soft terms of condition ``i``."""
+    terms = []
+    name = f"{cond.kind}_{i}"
+    if cond.kind in ("initial", "initial_rate"):
+        if not domain.has_time:
+            raise ValueError(f"an {cond.kind} condition needs a time domain ([domain] t = "
+                             "[t0, t1]); in a problem written with time as x (an ODE), use "
+                             "dirichlet / neumann conditions at x_min")
+        g = cond.value_fn()
+        fn = (_value_residual(g) if cond.kind == "initial"
+              else _time_derivative_residual(g, domain.time_index))
+        terms.append(SoftTerm(name, initial_points(domain, num_points), fn))
+    elif cond.kind == "dirichlet" and cond.points is not None:
+        pts = np.asarray(cond.points, dtype=float)
+        targets = np.asarray(cond.targets, dtype=float)
+        terms.append(SoftTerm(name, pts, lambda u_fn, z: u_fn(z), targets))
+    elif cond.kind in ("dirichlet", "neumann"):
+        g = cond.value_fn()
+        for axis, side in faces(domain, cond.boundary):
+            pts = face_points(domain, axis, side, num_points)
+            fn = (
+                _value_residual(g)
+                if cond.kind == "dirichlet"
+                else _normal_derivative_residual(g, axis, side)
+            )
+            label = f"{name}_{domain.coord_names[axis]}_{'max' if side else 'min'}"
+            terms.append(SoftTerm(label, pts, fn))
+    elif cond.kind == "periodic":
+        axis = _periodic_axis(domain, cond.boundary)
+        pts = face_points(domain, axis, 0, num_points)
+        shift = domain.upper[axis] - domain.lower[axis]
+        terms.append(SoftTerm(f"{name}_value", pts, _periodic_residual(axis, shift, 0)))
+        terms.append(SoftTerm(f"{name}_slope", pts, _periodic_residual(axis, shift, 1)))
     return terms
 
 

@@ -268,8 +268,27 @@ class BPINN:
         return (self.collocation[:, k] - domain.lower[k]) / (domain.upper[k] - domain.lower[k])
 
     def predict(self, weights, points):
-        """u at ``points`` (n, ndim) for one flat weight vector."""
+        """u at ``points`` (n, ndim) for one flat weight vector: shape (n,), or (n, outputs)
+        for a system."""
         return jax.vmap(self.u_fn(weights))(jnp.asarray(points))
+
+    @property
+    def reading_outputs(self) -> np.ndarray | None:
+        """For a system, the output each reading measures (index into ``PDE.outputs``; the
+        readings' groups are the outputs read); None for a single unknown function."""
+        pde, obs = self.problem.pde, self.problem.observations
+        if not pde.is_system:
+            return None
+        of_group = np.array([pde.outputs.index(g) for g in obs.group_names], dtype=np.int32)
+        return of_group[obs.group_index]
+
+    def at_readings(self, u_at_sensors):
+        """The predicted readings from u at the sensors, ``(n,)`` or for a system
+        ``(n, outputs)``: each reading's own output."""
+        index = self.reading_outputs
+        if index is None:
+            return u_at_sensors
+        return jnp.take_along_axis(u_at_sensors, jnp.asarray(index)[:, None], axis=1)[:, 0]
 
     def coefficient_values(self, sampled: dict) -> dict:
         """Every coefficient by name from the sampled sites: a number, or for a field a
@@ -308,7 +327,7 @@ class BPINN:
         """
         flat, _ = ravel_pytree(self.settings.network.init(rng_key))
         values = {"weights": flat}
-        small = 0.05 * self.solution.value_scale
+        small = 0.05 * float(np.min(self.solution.value_scale))
         if "sigma" in self.scale_sites:
             values["sigma"] = jnp.full(self.noise_shape, small)
         if "sigma_bc" in self.scale_sites:
@@ -344,7 +363,7 @@ class BPINN:
         def model(physics_weight=1.0, **training):
             del physics_weight, training  # no physics terms to temper or reweight
             coeffs, sigma = self._sample_coefficients_and_noise()
-            self._observe_readings(forward(coeffs), sigma)
+            self._observe_readings(self.at_readings(forward(coeffs)), sigma)
 
         return model
 
@@ -387,7 +406,8 @@ class BPINN:
         u = self.u_fn(weights, output_layer)
         if observe_data:
             with _scaled(weight("u_obs")):
-                self._observe_readings(jax.vmap(u)(jnp.asarray(p.observations.coords)), sigma)
+                self._observe_readings(
+                    self.at_readings(jax.vmap(u)(jnp.asarray(p.observations.coords))), sigma)
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
         if self.weak is not None:
@@ -409,23 +429,24 @@ class BPINN:
         def residual_at(z):
             return residual(p.pde, p.source, u, z, coeffs)
 
-        r = jax.vmap(residual_at)(points)
+        r = jax.vmap(residual_at)(points)  # (n,), or (n, equations) for a system
         point_weight = self._residual_point_weights(r / sigma_pde, physics_weight,
                                                     causal_epsilon, time_marching)
         with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(
             scale=point_weight * weight("pde_residual")
         ):
-            numpyro.sample("pde_residual", dist.Normal(r, sigma_pde), obs=jnp.zeros_like(r))
+            numpyro.sample("pde_residual", dist.Normal(r, sigma_pde).to_event(r.ndim - 1),
+                           obs=jnp.zeros_like(r))
 
         if s.residual_gradient_noise is not None:
             lengths = jnp.asarray(p.domain.upper - p.domain.lower)
-            grad_r = jax.vmap(jax.grad(residual_at))(points) * lengths
+            grad_r = jax.vmap(jax.jacfwd(residual_at))(points) * lengths
             with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(
                 scale=point_weight * weight("pde_residual_gradient")
             ):
                 numpyro.sample(
                     "pde_residual_gradient",
-                    dist.Normal(grad_r, s.residual_gradient_noise).to_event(1),
+                    dist.Normal(grad_r, s.residual_gradient_noise).to_event(grad_r.ndim - 1),
                     obs=jnp.zeros_like(grad_r),
                 )
 
@@ -473,6 +494,7 @@ class BPINN:
         if causal_epsilon:
             bins = jnp.minimum((tau * CAUSAL_BINS).astype(jnp.int32), CAUSAL_BINS - 1)
             sq = jax.lax.stop_gradient(whitened) ** 2
+            sq = sq.reshape(sq.shape[0], -1).sum(axis=1)  # a system: every equation at a point
             total = jax.ops.segment_sum(sq, bins, num_segments=CAUSAL_BINS)
             count = jax.ops.segment_sum(jnp.ones_like(sq), bins, num_segments=CAUSAL_BINS)
             mean = total / jnp.maximum(count, 1.0)
@@ -494,10 +516,17 @@ def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
             f"network input_dim {settings.network.input_dim} does not match the domain's "
             f"{domain.ndim} coordinates {domain.coord_names}"
         )
+    outputs = problem.pde.outputs
+    if settings.network.output_dim != len(outputs):
+        raise ValueError(
+            f"the network has {settings.network.output_dim} output(s) but the PDE has "
+            f"{len(outputs)} unknown function(s) {list(outputs)}")
+    if problem.pde.is_system:
+        offset, scale = _output_scales(problem)
+        return _assemble(problem, settings, offset, scale, None, None)
     lift, distance = hard_constraint(domain, problem.conditions)
     values = np.asarray(problem.observations.values)
-    scale = float(np.std(values)) if values.size > 1 else 0.0
-    scale = scale if scale > 0 else max(float(np.max(np.abs(values))), 1.0)
+    scale = _spread(values)
     offset = 0.0 if lift is not None else float(np.mean(values))
     if lift is not None:
         # Under a hard constraint the network models (u - lift) / distance, which can be much
@@ -509,6 +538,31 @@ def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
         if np.any(inside):
             target = (values - np.asarray(jax.vmap(lift)(coords)))[inside] / dist_at[inside]
             scale = max(scale, float(np.sqrt(np.mean(target**2))))
+    return _assemble(problem, settings, offset, scale, lift, distance)
+
+
+def _spread(values) -> float:
+    """The scale of readings: their sd, or for one reading (or equal ones) its size."""
+    scale = float(np.std(values)) if values.size > 1 else 0.0
+    return scale if scale > 0 else max(float(np.max(np.abs(values))), 1.0)
+
+
+def _output_scales(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """A system's output offsets and scales: each output's readings' mean and spread, so the
+    network sees every output at size one. An output never read takes the mean of the read
+    outputs' scales and offset 0: nothing else says how large it is."""
+    obs, outputs = problem.observations, problem.pde.outputs
+    offset, scale = np.zeros(len(outputs)), np.full(len(outputs), np.nan)
+    for g, name in enumerate(obs.group_names):
+        values = obs.values[obs.group_index == g]
+        k = outputs.index(name)
+        offset[k], scale[k] = float(np.mean(values)), _spread(values)
+    scale[np.isnan(scale)] = float(np.nanmean(scale))
+    return offset, scale
+
+
+def _assemble(problem: Problem, settings: ModelSettings, offset, scale, lift, distance) -> BPINN:
+    domain = problem.domain
     solution = SolutionModel(
         network=settings.network,
         lower=domain.lower,

@@ -1,6 +1,7 @@
 """Solution networks: tanh MLP, Fourier-feature MLP and SIREN, as pure functions of a params pytree.
 
-A network maps *scaled* coordinates (each in [-1, 1]) to one scalar. ``SolutionModel`` wraps
+A network maps *scaled* coordinates (each in [-1, 1]) to one scalar, or to a vector for a system
+of equations (``output_dim`` > 1). ``SolutionModel`` wraps
 it into ``u(z)`` of physical coordinates, restoring the user's units and applying an optional
 hard-constraint transform, so PDE operators never see the scaling.
 """
@@ -28,7 +29,7 @@ Params = list[tuple[jnp.ndarray, jnp.ndarray]]  # [(W, b), ...] with W of shape 
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A fully connected network ``R^ndim -> R``.
+    """A fully connected network ``R^ndim -> R`` (``R^output_dim`` for a system).
 
     Parameters
     ----------
@@ -45,6 +46,8 @@ class Network:
         in t that the network must then cancel.
     siren_omega0 : frequency factor of SIREN's first layer.
     fourier_seed : seed of the fixed (not inferred) Fourier frequency matrix.
+    output_dim : number of outputs; 1 gives a scalar, more a vector (one unknown function of a
+        system each, sharing the hidden layers).
 
     Examples
     --------
@@ -64,6 +67,7 @@ class Network:
     fourier_scale: float | tuple[float, ...] = 1.0
     siren_omega0: float = 30.0
     fourier_seed: int = 0
+    output_dim: int = 1
     fourier_matrix: jnp.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -73,7 +77,7 @@ class Network:
             raise ValueError(
                 f"network activation {self.activation!r} is unknown; valid: {tuple(ACTIVATIONS)}"
             )
-        for name in ("input_dim", "width", "depth"):
+        for name in ("input_dim", "width", "depth", "output_dim"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"network {name} must be a positive integer, got {value!r}")
@@ -91,7 +95,7 @@ class Network:
     @property
     def layer_sizes(self) -> tuple[int, ...]:
         first = 2 * self.num_fourier if self.kind == "fourier" else self.input_dim
-        return (first,) + (self.width,) * self.depth + (1,)
+        return (first,) + (self.width,) * self.depth + (self.output_dim,)
 
     @property
     def num_params(self) -> int:
@@ -167,7 +171,8 @@ class Network:
                 h = jnp.sin(self.siren_omega0 * pre if i == 0 else pre)  # omega0 folded in
             else:
                 h = ACTIVATIONS[self.activation](pre)
-        return (h @ w_out + b_out)[0]
+        out = h @ w_out + b_out
+        return out[0] if self.output_dim == 1 else out
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,13 +182,15 @@ class SolutionModel:
     ``u(z) = lift(z) + distance(z) * (offset + scale * net(scaled(z)))`` where, without hard
     constraints, ``lift = 0`` and ``distance = 1``. The lift and distance functions come from
     ``bpinn.models.conditions.hard_constraint`` and make Dirichlet/initial conditions hold exactly.
+    For a system, ``offset`` and ``scale`` hold one value per output (outputs can differ in size
+    by orders of magnitude).
     """
 
     network: Network
     lower: np.ndarray
     upper: np.ndarray
-    value_offset: float = 0.0
-    value_scale: float = 1.0
+    value_offset: float | np.ndarray = 0.0
+    value_scale: float | np.ndarray = 1.0
     lift_fn: Callable | None = None
     distance_fn: Callable | None = None
 
@@ -191,7 +198,8 @@ class SolutionModel:
         return 2.0 * (z - self.lower) / (self.upper - self.lower) - 1.0
 
     def u_fn(self, params: Params) -> Callable:
-        """The solution ``u: (ndim,) -> scalar`` for given network parameters."""
+        """The solution ``u: (ndim,) -> scalar`` (``(output_dim,)`` for a system) for given
+        network parameters."""
 
         def u(z):
             out = self.value_offset + self.value_scale * self.network.apply(

@@ -17,9 +17,11 @@ import numpy as np
 
 from bpinn.models.fields import coefficients_at
 
-# u_fn(z) -> scalar, z of shape (ndim,) in physical units.
+# u_fn(z) -> scalar, z of shape (ndim,) in physical units; for a system, a vector with one
+# entry per output (PDE.outputs).
 SolutionFn = Callable[[jnp.ndarray], jnp.ndarray]
-# operator(u_fn, z, coeffs) -> scalar: the differential part L[u](z) of L[u] = f.
+# operator(u_fn, z, coeffs) -> scalar: the differential part L[u](z) of L[u] = f; for a system,
+# a vector with one entry per equation.
 OperatorFn = Callable[[SolutionFn, jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
 # source(z, coeffs) -> scalar: the right-hand side f(z).
 SourceFn = Callable[[jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
@@ -112,6 +114,10 @@ class PDE:
     likelihood is ``operator(u_fn, z, coeffs) - source(z, coeffs)``. ``coefficient_names``
     lists every coefficient the operator reads from ``coeffs`` (each must be declared known or
     given a prior in the config).
+
+    A system of equations has several ``outputs`` (the unknown functions, e.g. ``("u", "v")``):
+    ``u_fn(z)`` then returns a vector with one entry per output, in that order, and the operator
+    a vector with one entry per equation (``num_equations``; not necessarily one per output).
     """
 
     name: str
@@ -120,6 +126,13 @@ class PDE:
     equation: str = ""  # the PDE written out in plain text, for summaries and reports
     options: Mapping[str, object] = field(default_factory=dict)
     flux: FluxFn | None = None  # divergence form, for the weak residual (steady 1-D)
+    outputs: tuple[str, ...] = ("u",)
+    num_equations: int = 1
+
+    @property
+    def is_system(self) -> bool:
+        """Several unknown functions (a vector-valued solution), not one."""
+        return len(self.outputs) > 1
 
 
 def zero_source(z, coeffs):

@@ -45,6 +45,9 @@ def least_squares_estimate(problem, *, num_starts: int = NUM_STARTS, seed: int =
     names = [n for n in problem.pde.coefficient_names if isinstance(problem.coefficients[n], Prior)]
     if not names:
         raise ValueError("least_squares_estimate: the problem has no unknown coefficients")
+    if problem.pde.is_system:
+        raise ValueError(f"least_squares_estimate: a system (outputs {list(problem.pde.outputs)})"
+                         " has no least-squares baseline here; it fits one unknown function")
     fields = [n for n, q in problem.coefficients.items() if isinstance(q, GaussianProcessField)]
     if fields:
         raise ValueError(f"least_squares_estimate: coefficient fields ({', '.join(fields)}) have "

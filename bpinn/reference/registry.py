@@ -551,7 +551,7 @@ def problem_forward(problem, points=None, **resolution) -> ForwardFn:
     Returns
     -------
     callable
-        ``forward(coeffs) -> u`` at the points.
+        ``forward(coeffs) -> u`` at the points (for a system, one column per output).
     """
     domain = problem.domain
     if points is None:
@@ -560,7 +560,9 @@ def problem_forward(problem, points=None, **resolution) -> ForwardFn:
         # the user's own forward model ([problem] reference) stands in for any built-in solver
         at = jnp.asarray(_check_points(points, domain, problem.pde.name))
         user = problem.reference
-        return lambda coeffs: jnp.reshape(jnp.asarray(user(at, coeffs)), (at.shape[0],))
+        # (points,), or (points, outputs) for a system
+        shape = (at.shape[0],) + ((len(problem.pde.outputs),) if problem.pde.is_system else ())
+        return lambda coeffs: jnp.reshape(jnp.asarray(user(at, coeffs)), shape)
     fields = [n for n, q in problem.coefficients.items() if isinstance(q, GaussianProcessField)]
     if fields:
         raise ValueError(f"the built-in reference solvers take constant coefficients; "
