@@ -845,7 +845,7 @@ def _condition_output(value, path: str, outputs) -> int | None:
         return None
     if value not in outputs:
         _fail(path, f"a condition of a system must name the output it is on, one of "
-              f"{list(outputs)}; got {_show(value)}")
+              f"{list(outputs)}; got " + ("none" if value is None else _show(value)))
     return outputs.index(value)
 
 

@@ -1,0 +1,275 @@
+"""Systems of equations: a user-defined PDE with several unknown functions ([problem] outputs).
+
+The toy system is the rotation u' = a v, v' = -a u on [0, 1] with u(0) = 0, v(0) = 1, whose
+solution u = sin(a x), v = cos(a x) is known in closed form; it is also the reference solver.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bpinn.api import prepare, run
+from bpinn.config import ConfigError, load_config
+from bpinn.diagnostics import sensor_design
+from bpinn.models.conditions import Condition, soft_terms
+from bpinn.models.problem import Domain
+
+TRUE_A = 2.0
+NOISE_SD = 0.02
+
+MODULE = '''
+import jax.numpy as jnp
+from bpinn.models.pdes import partial
+
+
+def operator(u_fn, z, coeffs):
+    du, u = partial(u_fn, z, 0), u_fn(z)
+    return jnp.stack([du[0] - coeffs["a"] * u[1], du[1] + coeffs["a"] * u[0]])
+
+
+def scalar_operator(u_fn, z, coeffs):
+    return partial(u_fn, z, 0)[0]
+
+
+def forward(points, coeffs):
+    x = points[:, 0]
+    return jnp.stack([jnp.sin(coeffs["a"] * x), jnp.cos(coeffs["a"] * x)], axis=1)
+
+
+def forward_one_column(points, coeffs):
+    return jnp.sin(coeffs["a"] * points[:, 0])
+'''
+
+CONFIG = '''
+[problem]
+pde = "rotation:operator"
+outputs = ["u", "v"]
+coefficients = ["a"]
+reference = "rotation:forward"
+
+[domain]
+x = [0.0, 1.0]
+
+[coefficients]
+a = { prior = "LogNormal", loc = 0.0, scale = 1.0 }
+
+[[conditions]]
+kind = "dirichlet"
+boundary = "x_min"
+value = 0.0
+output = "u"
+
+[[conditions]]
+kind = "dirichlet"
+boundary = "x_min"
+value = 1.0
+output = "v"
+
+[data]
+file = "sensors.csv"
+value = { u = "u", v = "v" }
+noise = { prior = "HalfNormal", scale = 0.1 }
+per_group_noise = true
+
+[model]
+width = 12
+num_collocation = 64
+
+[inference]
+method = "nuts"
+num_chains = 2
+num_warmup = 150
+num_samples = 150
+max_tree_depth = 7
+
+[truth]
+a = 2.0
+'''
+
+
+def _write_case(root, config=CONFIG, *, skip_v_every=3):
+    """The toy system's module, readings (v missing at every ``skip_v_every``-th point) and
+    config in ``root``; returns the config path."""
+    (root / "rotation.py").write_text(MODULE)
+    rng = np.random.default_rng(0)
+    x = np.linspace(0.05, 1.0, 12)
+    u = np.sin(TRUE_A * x) + NOISE_SD * rng.normal(size=x.size)
+    v = np.cos(TRUE_A * x) + NOISE_SD * rng.normal(size=x.size)
+    rows = [f"{a},{b},{'' if skip_v_every and i % skip_v_every == 0 else c}"
+            for i, (a, b, c) in enumerate(zip(x, u, v, strict=True))]
+    (root / "sensors.csv").write_text("x,u,v\n" + "\n".join(rows) + "\n")
+    path = root / "config.toml"
+    path.write_text(textwrap.dedent(config))
+    return path
+
+
+def _edit(text, old, new):
+    assert old in text, old
+    return text.replace(old, new)
+
+
+@pytest.fixture
+def case(tmp_path):
+    return _write_case(tmp_path)
+
+
+def test_readings_are_grouped_by_output_and_empty_cells_are_not_readings(case):
+    model = prepare(load_config(case))
+    obs = model.problem.observations
+    assert obs.group_names == ("u", "v")
+    assert obs.n == 12 + 8  # every u; v skips every third of the 12 points
+    np.testing.assert_array_equal(model.reading_outputs, obs.group_index)
+    assert model.settings.network.output_dim == 2
+    assert model.noise_shape == (2,)
+
+
+def test_each_reading_is_predicted_by_its_own_output(case):
+    model = prepare(load_config(case))
+    obs = model.problem.observations
+    u_at = jnp.stack([10.0 + jnp.arange(obs.n), 20.0 + jnp.arange(obs.n)], axis=1)
+    picked = np.asarray(model.at_readings(u_at))
+    expected = np.where(obs.group_index == 0, 10.0, 20.0) + np.arange(obs.n)
+    np.testing.assert_array_equal(picked, expected)
+    weights = jnp.zeros(model.num_weights)
+    assert model.predict(weights, obs.coords).shape == (obs.n, 2)
+
+
+def test_the_residual_has_one_entry_per_equation_and_vanishes_on_the_solution(case):
+    model = prepare(load_config(case))
+    problem = model.problem
+    coeffs = {"a": jnp.asarray(TRUE_A)}
+
+    def exact(z):
+        return jnp.stack([jnp.sin(TRUE_A * z[0]), jnp.cos(TRUE_A * z[0])])
+
+    z = jnp.asarray([0.3])
+    r = problem.pde.operator(exact, z, coeffs)
+    assert r.shape == (2,)
+    np.testing.assert_allclose(r, 0.0, atol=1e-12)
+    wrong = problem.pde.operator(exact, z, {"a": jnp.asarray(1.5)})
+    assert np.all(np.abs(np.asarray(wrong)) > 0.1)
+
+
+def test_each_output_is_scaled_by_its_own_readings(tmp_path):
+    path = _write_case(tmp_path, skip_v_every=0)
+    model = prepare(load_config(path))
+    obs = model.problem.observations
+    for k in range(2):
+        values = obs.values[obs.group_index == k]
+        assert model.solution.value_offset[k] == pytest.approx(values.mean())
+        assert model.solution.value_scale[k] == pytest.approx(values.std())
+
+
+def test_an_output_never_read_is_inferred_from_the_physics_alone(tmp_path):
+    """Only v is read: the readings' one group is v, and u takes the read outputs' scale."""
+    path = _write_case(tmp_path, _edit(CONFIG, 'value = { u = "u", v = "v" }',
+                                       'value = { v = "v" }'))
+    model = prepare(load_config(path))
+    assert model.problem.observations.group_names == ("v",)
+    np.testing.assert_array_equal(model.reading_outputs, 1)
+    assert model.solution.value_offset[0] == 0.0
+    assert model.solution.value_scale[0] == pytest.approx(model.solution.value_scale[1])
+
+
+def test_a_soft_condition_applies_to_its_output_only():
+    domain = Domain(space=((0.0, 1.0),))
+    (term,) = soft_terms(domain, [Condition("dirichlet", "x_min", value=1.0, output=1)],
+                         num_points=4)
+
+    def u_fn(z):
+        return jnp.stack([5.0 + z[0], 3.0 + z[0]])
+
+    np.testing.assert_allclose(term.residual_fn(u_fn, jnp.asarray([0.0])), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('outputs = ["u", "v"]', 'outputs = ["u"]', "outputs"),
+        ('outputs = ["u", "v"]', 'outputs = ["u", "a"]', "outputs"),
+        ('outputs = ["u", "v"]', 'outputs = ["u", "u"]', "outputs"),
+        ('outputs = ["u", "v"]', 'outputs = ["u", "x"]', "outputs"),
+        ('pde = "rotation:operator"', 'pde = "rotation:scalar_operator"', "pde"),
+        ('value = { u = "u", v = "v" }', 'value = "u"', "value"),
+        ('value = { u = "u", v = "v" }', 'value = { u = "u", w = "v" }', "value"),
+        ('output = "v"', 'output = "w"', "output"),
+        ('output = "v"\n', 'output = "v"\nhard = true\n', "hard"),
+        ('reference = "rotation:forward"', 'reference = "rotation:forward_one_column"',
+         "reference"),
+        ("per_group_noise = true", 'per_group_noise = true\ngroup = "u"', "group"),
+    ],
+)
+def test_bad_system_configs_are_refused_naming_the_key(tmp_path, old, new, named):
+    path = _write_case(tmp_path, _edit(CONFIG, old, new))
+    with pytest.raises(ConfigError, match=named):
+        prepare(load_config(path))
+
+
+def test_a_condition_of_a_system_must_name_its_output(tmp_path):
+    path = _write_case(tmp_path, _edit(CONFIG, 'value = 1.0\noutput = "v"', "value = 1.0"))
+    with pytest.raises(ConfigError, match=r"conditions\]\]\[1\] output.*one of \['u', 'v'\]"):
+        prepare(load_config(path))
+
+
+def test_a_builtin_pde_has_no_outputs(tmp_path):
+    path = _write_case(tmp_path)
+    text = path.read_text()
+    text = _edit(text, 'pde = "rotation:operator"', 'pde = "poisson"')
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="outputs.*user-defined"):
+        prepare(load_config(path))
+
+
+def test_the_output_layer_marginal_refuses_a_system(case):
+    from bpinn.inference.marginal import unsupported_reason
+
+    assert "system" in unsupported_reason(prepare(load_config(case)))
+
+
+@pytest.fixture(scope="module")
+def system_run(tmp_path_factory):
+    path = _write_case(tmp_path_factory.mktemp("system"))
+    return run(path, progress=False)
+
+
+def test_nuts_recovers_the_coefficient_of_a_system(system_run):
+    """The truth lies in the 95% interval, and both outputs' noise sds are inferred."""
+    a = system_run.summary["parameters"]["a"]
+    assert a["q2.5"] < TRUE_A < a["q97.5"]
+    sigma = system_run.datatree["posterior"]["sigma"]
+    assert list(sigma["group"].values) == ["u", "v"]
+    assert system_run.datatree["log_prior"]["sigma"].dims == ("chain", "draw", "group")
+
+
+def test_the_results_keep_one_field_per_output(system_run):
+    dt = system_run.datatree
+    u, v = dt["predictions"]["u"], dt["predictions"]["v"]
+    x = u["field_x"].values
+    # the posterior mean follows the true solution within a few noise sds
+    np.testing.assert_allclose(u.mean(("chain", "draw")), np.sin(TRUE_A * x), atol=5 * NOISE_SD)
+    np.testing.assert_allclose(v.mean(("chain", "draw")), np.cos(TRUE_A * x), atol=5 * NOISE_SD)
+    pred = dt["posterior_predictive"]["u_pred"].mean(("chain", "draw")).values
+    np.testing.assert_allclose(pred, dt["observed_data"]["u_obs"].values, atol=4 * NOISE_SD)
+
+
+def test_sensor_design_ranks_every_output(system_run):
+    """At x = 1, v = cos(2x) is more sensitive to a than u = sin(2x) (|x sin 2x| = 0.91 against
+    |x cos 2x| = 0.42): the best new reading is of v, near the right end."""
+    design = sensor_design(system_run.datatree, top=5)
+    best = design["candidates"][0]
+    assert best["output"] == "v"
+    assert best["x"] > 0.8
+    assert set(design["noise_sd"]) == {"u", "v"}
+
+
+def test_reference_method_runs_on_a_system(tmp_path):
+    path = _write_case(tmp_path)
+    result = run(path, method="reference", progress=False)
+    a = result.summary["parameters"]["a"]
+    assert a["q2.5"] < TRUE_A < a["q97.5"]
+    assert jax.numpy.asarray(result.datatree["predictions"]["v"].values).ndim == 3
