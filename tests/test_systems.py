@@ -273,3 +273,62 @@ def test_reference_method_runs_on_a_system(tmp_path):
     a = result.summary["parameters"]["a"]
     assert a["q2.5"] < TRUE_A < a["q97.5"]
     assert jax.numpy.asarray(result.datatree["predictions"]["v"].values).ndim == 3
+
+
+def _trace(model, **kwargs):
+    import numpyro
+
+    seeded = numpyro.handlers.seed(model.model, rng_seed=0)
+    return numpyro.handlers.trace(seeded).get_trace(**kwargs)
+
+
+def test_the_likelihood_terms_of_a_system_have_one_entry_per_equation(tmp_path):
+    """The residual and its gradient (gPINN) have an equation axis, summed inside each point's
+    log density; the readings have one entry each."""
+    path = _write_case(tmp_path, _edit(CONFIG, "num_collocation = 64",
+                                       "num_collocation = 64\nresidual_gradient_noise = 0.1"))
+    model = prepare(load_config(path))
+    tr = _trace(model)
+    assert tr["pde_residual"]["value"].shape == (64, 2)
+    assert tr["pde_residual"]["fn"].event_shape == (2,)
+    assert tr["pde_residual_gradient"]["value"].shape == (64, 2, 1)
+    assert tr["u_obs"]["value"].shape == (model.problem.observations.n,)
+    assert tr["sigma"]["value"].shape == (2,)
+
+
+def test_causal_weights_of_a_system_sum_the_equations_at_each_point():
+    """Causal weighting (MAP training) on a time-dependent system: the weight of a point falls
+    with the squared whitened residuals of every equation at the earlier times."""
+    from bpinn.models.likelihood import CAUSAL_BINS
+
+    model = _time_dependent_system()
+    whitened = np.zeros((model.collocation.shape[0], 2))
+    tau = model.collocation_time()
+    early = tau < 1.0 / CAUSAL_BINS
+    whitened[early, 1] = 3.0  # only the second equation is violated, only in the first slice
+    w = np.asarray(model._residual_point_weights(jnp.asarray(whitened), 1.0, 1.0, False))
+    assert np.all(w[early] == 1.0)
+    assert np.all(w[~early] < 1e-3)
+
+
+def _time_dependent_system():
+    from bpinn.data import Observations
+    from bpinn.models.likelihood import ModelSettings, build_model
+    from bpinn.models.networks import Network
+    from bpinn.models.priors import Fixed, Prior
+    from bpinn.models.problem import PDE, Problem
+
+    domain = Domain(space=((0.0, 1.0),), time=(0.0, 1.0))
+
+    def operator(u_fn, z, coeffs):
+        from bpinn.models.pdes import partial
+        return partial(u_fn, z, 1) - coeffs["a"] * u_fn(z)[::-1]
+
+    pde = PDE("pair", ("a",), operator, outputs=("u", "v"), num_equations=2)
+    obs = Observations(coords=[[0.5, 0.5], [0.5, 0.5]], values=[1.0, 2.0], group_index=[0, 1],
+                       group_names=("u", "v"), coord_names=("x", "t"), origin="synthetic")
+    prior = Prior("LogNormal", {"loc": 0.0, "scale": 1.0})
+    problem = Problem(domain=domain, pde=pde, coefficients={"a": prior}, observations=obs,
+                      noise=Fixed(0.1))
+    return build_model(problem, ModelSettings(network=Network(input_dim=2, output_dim=2),
+                                              num_collocation=256))
