@@ -198,7 +198,6 @@ def test_a_soft_condition_applies_to_its_output_only():
         ('value = { u = "u", v = "v" }', 'value = "u"', "value"),
         ('value = { u = "u", v = "v" }', 'value = { u = "u", w = "v" }', "value"),
         ('output = "v"', 'output = "w"', "output"),
-        ('output = "v"\n', 'output = "v"\nhard = true\n', "hard"),
         ('reference = "rotation:forward"', 'reference = "rotation:forward_one_column"',
          "reference"),
         ("per_group_noise = true", 'per_group_noise = true\ngroup = "u"', "group"),
@@ -208,6 +207,29 @@ def test_bad_system_configs_are_refused_naming_the_key(tmp_path, old, new, named
     path = _write_case(tmp_path, _edit(CONFIG, old, new))
     with pytest.raises(ConfigError, match=named):
         prepare(load_config(path))
+
+
+def test_hard_conditions_of_a_system_hold_for_their_outputs_whatever_the_weights(tmp_path):
+    """u(0) = 0 and v(0) = 1 imposed exactly: any weights give them at x = 0, and inside the
+    domain the outputs are free."""
+    config = _edit(_edit(CONFIG, 'output = "u"\n', 'output = "u"\nhard = true\n'),
+                   'output = "v"\n', 'output = "v"\nhard = true\n')
+    model = prepare(load_config(_write_case(tmp_path, config)))
+    assert not model.soft
+    weights = jax.random.normal(jax.random.key(1), (model.num_weights,))
+    u = np.asarray(model.predict(weights, np.array([[0.0], [0.5]])))
+    np.testing.assert_allclose(u[0], [0.0, 1.0], atol=1e-12)
+    assert np.all(np.abs(u[1] - [0.0, 1.0]) > 1e-3)
+
+
+def test_a_hard_condition_on_one_output_leaves_the_other_free(tmp_path):
+    model = prepare(load_config(_write_case(
+        tmp_path, _edit(CONFIG, 'output = "v"\n', 'output = "v"\nhard = true\n'))))
+    assert [term.name for term in model.soft] == ["dirichlet_0_x_min"]
+    weights = jax.random.normal(jax.random.key(2), (model.num_weights,))
+    u0 = np.asarray(model.predict(weights, np.array([[0.0]])))[0]
+    assert u0[1] == pytest.approx(1.0, abs=1e-12)
+    assert abs(u0[0]) > 1e-3
 
 
 def test_a_condition_of_a_system_must_name_its_output(tmp_path):

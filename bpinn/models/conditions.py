@@ -40,7 +40,7 @@ class Condition:
     hard : impose exactly through an output transform (dirichlet and initial only).
     points : optional (n, ndim) points with ``targets`` (n,): Dirichlet data given as readings.
     output : for a system (several unknown functions), the index of the output the condition
-        is on; None for a single unknown function. Soft only.
+        is on; None for a single unknown function.
     """
 
     kind: str
@@ -62,10 +62,6 @@ class Condition:
             )
         if self.hard and self.points is not None:
             raise ValueError("a Dirichlet condition given as data points cannot be hard")
-        if self.hard and self.output is not None:
-            raise ValueError("a condition on one output of a system cannot be hard (the "
-                             "output transform is built for one unknown function); impose it "
-                             "softly: leave out hard or set hard = false")
 
     def value_fn(self) -> ValueFn:
         if callable(self.value):
@@ -228,6 +224,27 @@ def _periodic_residual(axis, shift, order):
         return partial(u_fn, z_other, axis) - partial(u_fn, z, axis)
 
     return residual
+
+
+def system_hard_constraint(domain: Domain, conditions, num_outputs: int):
+    """(lift, distance, per output) for a system: ``lift(z)`` and ``distance(z)`` return one
+    value per output, each from that output's own hard conditions (lift 0 and distance 1 for an
+    output without any); ``per output`` lists each output's own (lift, distance) pair, None
+    where it has none. (None, None, per output) when no condition is hard."""
+    per_output = [hard_constraint(domain, [c for c in conditions if c.output == k])
+                  for k in range(num_outputs)]
+    if all(lift is None for lift, _ in per_output):
+        return None, None, per_output
+
+    def lift(z):
+        return jnp.stack([f(z) if f is not None else jnp.zeros((), z.dtype)
+                          for f, _ in per_output])
+
+    def distance(z):
+        return jnp.stack([d(z) if d is not None else jnp.ones((), z.dtype)
+                          for _, d in per_output])
+
+    return lift, distance, per_output
 
 
 def hard_constraint(domain: Domain, conditions) -> tuple[Callable | None, Callable | None]:

@@ -28,7 +28,13 @@ import numpyro
 import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
 
-from bpinn.models.conditions import SoftTerm, halton, hard_constraint, soft_terms
+from bpinn.models.conditions import (
+    SoftTerm,
+    halton,
+    hard_constraint,
+    soft_terms,
+    system_hard_constraint,
+)
 from bpinn.models.fields import FieldValue, GaussianProcessField, coefficients_at
 from bpinn.models.networks import Network, SolutionModel
 from bpinn.models.priors import Fixed, Prior
@@ -522,43 +528,48 @@ def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
             f"the network has {settings.network.output_dim} output(s) but the PDE has "
             f"{len(outputs)} unknown function(s) {list(outputs)}")
     if problem.pde.is_system:
-        offset, scale = _output_scales(problem)
-        return _assemble(problem, settings, offset, scale, None, None)
+        return _assemble(problem, settings, *_system_scales(problem))
     lift, distance = hard_constraint(domain, problem.conditions)
-    values = np.asarray(problem.observations.values)
-    scale = _spread(values)
-    offset = 0.0 if lift is not None else float(np.mean(values))
-    if lift is not None:
-        # Under a hard constraint the network models (u - lift) / distance, which can be much
-        # larger than u itself where the distance is small (early times, near walls). Scale the
-        # output to that target at the sensors, so the weight prior is not fighting the fit.
-        coords = jnp.asarray(problem.observations.coords)
-        dist_at = np.asarray(jax.vmap(distance)(coords))
-        inside = dist_at > 0.1
-        if np.any(inside):
-            target = (values - np.asarray(jax.vmap(lift)(coords)))[inside] / dist_at[inside]
-            scale = max(scale, float(np.sqrt(np.mean(target**2))))
+    offset, scale = _output_scale(problem.observations.values, problem.observations.coords,
+                                  lift, distance)
     return _assemble(problem, settings, offset, scale, lift, distance)
 
 
-def _spread(values) -> float:
-    """The scale of readings: their sd, or for one reading (or equal ones) its size."""
+def _output_scale(values, coords, lift, distance) -> tuple[float, float]:
+    """Offset and scale of the network's output for these readings: their mean and spread, so
+    the network sees them at size one. Under a hard constraint the network models
+    (u - lift) / distance, which can be much larger than u itself where the distance is small
+    (early times, near walls): no offset, and the scale covers that target at the sensors, so
+    the weight prior is not fighting the fit."""
+    values = np.asarray(values)
     scale = float(np.std(values)) if values.size > 1 else 0.0
-    return scale if scale > 0 else max(float(np.max(np.abs(values))), 1.0)
+    scale = scale if scale > 0 else max(float(np.max(np.abs(values))), 1.0)
+    if lift is None:
+        return float(np.mean(values)), scale
+    coords = jnp.asarray(coords)
+    dist_at = np.asarray(jax.vmap(distance)(coords))
+    inside = dist_at > 0.1
+    if np.any(inside):
+        target = (values - np.asarray(jax.vmap(lift)(coords)))[inside] / dist_at[inside]
+        scale = max(scale, float(np.sqrt(np.mean(target**2))))
+    return 0.0, scale
 
 
-def _output_scales(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """A system's output offsets and scales: each output's readings' mean and spread, so the
-    network sees every output at size one. An output never read takes the mean of the read
-    outputs' scales and offset 0: nothing else says how large it is."""
+def _system_scales(problem: Problem):
+    """A system's (offsets, scales, lift, distance), one entry per output: each output scaled
+    by its own readings (``_output_scale``) and constrained by its own hard conditions. An
+    output never read takes the mean of the read outputs' scales and offset 0: nothing else
+    says how large it is."""
     obs, outputs = problem.observations, problem.pde.outputs
+    lift, distance, per_output = system_hard_constraint(problem.domain, problem.conditions,
+                                                        len(outputs))
     offset, scale = np.zeros(len(outputs)), np.full(len(outputs), np.nan)
     for g, name in enumerate(obs.group_names):
-        values = obs.values[obs.group_index == g]
         k = outputs.index(name)
-        offset[k], scale[k] = float(np.mean(values)), _spread(values)
+        read = obs.group_index == g
+        offset[k], scale[k] = _output_scale(obs.values[read], obs.coords[read], *per_output[k])
     scale[np.isnan(scale)] = float(np.nanmean(scale))
-    return offset, scale
+    return offset, scale, lift, distance
 
 
 def _assemble(problem: Problem, settings: ModelSettings, offset, scale, lift, distance) -> BPINN:
