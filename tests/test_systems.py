@@ -32,6 +32,11 @@ def operator(u_fn, z, coeffs):
     return jnp.stack([du[0] - coeffs["a"] * u[1], du[1] + coeffs["a"] * u[0]])
 
 
+def list_operator(u_fn, z, coeffs):
+    du, u = partial(u_fn, z, 0), u_fn(z)
+    return [du[0] - coeffs["a"] * u[1], du[1] + coeffs["a"] * u[0]]
+
+
 def scalar_operator(u_fn, z, coeffs):
     return partial(u_fn, z, 0)[0]
 
@@ -153,6 +158,15 @@ def test_the_residual_has_one_entry_per_equation_and_vanishes_on_the_solution(ca
     np.testing.assert_allclose(r, 0.0, atol=1e-12)
     wrong = problem.pde.operator(exact, z, {"a": jnp.asarray(1.5)})
     assert np.all(np.abs(np.asarray(wrong)) > 0.1)
+
+
+def test_an_operator_may_return_its_equations_as_a_list(tmp_path):
+    path = _write_case(tmp_path, _edit(CONFIG, 'pde = "rotation:operator"',
+                                       'pde = "rotation:list_operator"'))
+    model = prepare(load_config(path))
+    weights = jnp.zeros(model.num_weights)
+    r = model.residuals(weights, {"a": jnp.asarray(TRUE_A)}, model.collocation[:5])
+    assert r.shape == (5, 2)
 
 
 def test_each_output_is_scaled_by_its_own_readings(tmp_path):

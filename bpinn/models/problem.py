@@ -144,7 +144,8 @@ def residual(pde: PDE, source: SourceFn, u_fn: SolutionFn, z, coeffs):
     """Pointwise PDE residual ``L[u](z) - f(z)``; batch it with ``jax.vmap`` outside.
     Coefficient fields are evaluated at ``z`` (``bpinn.models.fields.coefficients_at``)."""
     coeffs = coefficients_at(coeffs, z)
-    return pde.operator(u_fn, z, coeffs) - source(z, coeffs)
+    # asarray: a system's operator may return its equations as a list
+    return jnp.asarray(pde.operator(u_fn, z, coeffs)) - source(z, coeffs)
 
 
 @dataclass(frozen=True, eq=False)
