@@ -438,6 +438,11 @@ def _cmd_check(args) -> int:
     obs = p.observations
     print(f"{args.config}: ok")
     print(f"  equation      {p.pde.equation}")
+    if p.pde.is_system:
+        read = ", ".join(f"{g} ({int((obs.group_index == i).sum())} readings)"
+                         for i, g in enumerate(obs.group_names))
+        print(f"  outputs       {', '.join(p.pde.outputs)}; {p.pde.num_equations} equations; "
+              f"read: {read}")
     fields = [f"{n} ({p.coefficients[n].describe()})" for n in model.field_coefficients]
     print(f"  unknowns      {', '.join([*model.reported_sites, *fields])}")
     print(f"  observations  {obs.values.shape[0]} readings in {len(obs.group_names)} group(s) "

@@ -384,3 +384,11 @@ def test_calibration_simulates_each_reading_from_its_own_output(tmp_path):
     assert len(per["truth"]) == 3
     for truth, mean, sd in zip(per["truth"], per["mean"], per["sd"], strict=True):
         assert abs(mean - truth) < 4 * sd, (truth, mean, sd)
+
+
+def test_check_names_the_outputs_and_what_was_read(case, capsys):
+    from bpinn.cli import main
+
+    assert main(["check", str(case)]) == 0
+    out = capsys.readouterr().out
+    assert "outputs       u, v; 2 equations; read: u (12 readings), v (8 readings)" in out
