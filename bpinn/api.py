@@ -413,12 +413,10 @@ def field_predictions(model: BPINN, draws: Draws, constrained: dict):
         lambda a: a.reshape(chains, num_draws, *a.shape[1:])[:, keep]
         .reshape(chains * keep.size, *a.shape[1:]), constrained)
     u = np.asarray(jax.jit(jax.vmap(predict))(thinned))
-    outputs = model.problem.pde.outputs
     if not model.problem.pde.is_system:
-        u = u[..., None]
-    fields = {name if model.problem.pde.is_system else "u":
-              u[..., k].reshape(chains, keep.size, *mesh[0].shape)
-              for k, name in enumerate(outputs)}
+        u = u[..., None]  # the one output, "u"
+    fields = {name: u[..., k].reshape(chains, keep.size, *mesh[0].shape)
+              for k, name in enumerate(model.problem.pde.outputs)}
     return fields, keep, axes
 
 

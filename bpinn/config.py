@@ -596,10 +596,10 @@ def _pde(cfg: RunConfig, domain: Domain) -> PDE:
         num_equations = _check_operator(operator, name, f"{p} pde", domain, coeffs,
                                         fields=field_coeffs, outputs=outputs)
         flux = None
-        if prob["flux"] is not None and len(outputs) > 1:
-            _fail(f"{p} flux", "the weak residual (flux) is for a single unknown function, not "
-                  f"a system with outputs {list(outputs)}")
         if prob["flux"] is not None:
+            if len(outputs) > 1:
+                _fail(f"{p} flux", "the weak residual (flux) is for a single unknown function, "
+                      f"not a system with outputs {list(outputs)}")
             flux = _user_function(prob["flux"], f"{p} flux", cfg.base_dir)
             _check_operator(flux, prob["flux"], f"{p} flux", domain, coeffs, flux=True,
                             fields=field_coeffs)

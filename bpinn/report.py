@@ -444,8 +444,7 @@ def section_predictive(dt: xr.DataTree, attrs: Mapping) -> str:
                 f"{field.sizes['chain'] * field.sizes['draw']} thinned draws; crosses mark the "
                 "sensors. The sd shows where the data and the physics leave the field "
                 "uncertain.</p>"
-                + _plot_or_note(lambda f=field, t=sensors, n=name: _field_figure(f, t, n),
-                                "field map"))
+                + _plot_or_note(lambda f=field, t=sensors: _field_figure(f, t), "field map"))
     if "u_pred" in pp.data_vars and "constant_data" in dt.children:
         out += (f"<p>Predicted field (median, {100 * BAND_PROB:.0f}% band) at each sensor; "
                 "dots are the readings.</p>"
@@ -640,8 +639,10 @@ def _rows(table: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
     return {key: values[keep] for key, values in table.items()}
 
 
-def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray], name: str = "u"):
-    """Heat maps of the mean and sd of u over the domain (1-D: mean with its band over x)."""
+def _field_figure(field: xr.DataArray, table: Mapping[str, np.ndarray]):
+    """Heat maps of the mean and sd of an output (``field.name``, u unless a system's) over the
+    domain (1-D: mean with its band over x)."""
+    name = field.name
     axes_dims = [d for d in field.dims if d not in ("chain", "draw")]
     names = [d.removeprefix("field_") for d in axes_dims]
     mean = field.mean(("chain", "draw"))
