@@ -44,7 +44,7 @@ from types import MappingProxyType
 
 from bpinn.data import load_observations, validate_observations
 from bpinn.inference.methods import method_names
-from bpinn.models.conditions import Condition, hard_constraint, soft_terms
+from bpinn.models.conditions import Condition, UnknownValue, faces, hard_constraint, soft_terms
 from bpinn.models.fields import (
     FIELDS_KEY,
     FieldValue,
@@ -709,14 +709,26 @@ def _field(value: dict, path: str, name: str, domain: Domain) -> GaussianProcess
         raise ConfigError(f"{path}: {err}") from None
 
 
+def _condition_unknowns(cfg: RunConfig) -> tuple[str, ...]:
+    """Names that conditions give as their value (``value = "u0"``: an unknown boundary or
+    initial value declared under [coefficients]); a 'module:function' has a colon."""
+    raw = cfg.raw.get("conditions", [])
+    values = [t.get("value") for t in raw if isinstance(t, dict)] if isinstance(raw, list) else []
+    return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and ":" not in v))
+
+
 def _coefficients(cfg: RunConfig, pde: PDE, domain: Domain) -> dict:
     p = f"{cfg.path} [coefficients]"
     table = cfg.raw.get("coefficients", {})
+    readers = pde.coefficient_names + tuple(
+        n for n in _condition_unknowns(cfg) if n not in pde.coefficient_names)
     out = {}
     for name, value in table.items():
-        if name not in pde.coefficient_names:
+        if name not in readers:
             _fail(p, f"{name!r} is not a coefficient of the {pde.name} PDE; its coefficients are "
-                  f"{list(pde.coefficient_names)}" + _suggest(name, pde.coefficient_names))
+                  f"{list(pde.coefficient_names)}" + _suggest(name, pde.coefficient_names)
+                  + " (a coefficient only a condition reads is named by that condition's "
+                  "value, value = \"name\")")
         if isinstance(value, dict) and "field" in value:
             out[name] = _field(value, f"{p} {name}", name, domain)
         else:
@@ -849,7 +861,40 @@ def _condition_output(value, path: str, outputs) -> int | None:
     return outputs.index(value)
 
 
-def _conditions(cfg: RunConfig, domain: Domain, outputs=("u",)) -> tuple[Condition, ...]:
+def _unknown_value(c: dict, path: str, coefficients: dict, domain: Domain) -> UnknownValue:
+    """``value = "name"``: the condition's value is the coefficient ``name``, declared under
+    [coefficients] with a prior (a number) or as a field over the coordinates that vary along
+    the condition's face (x for an initial value; t, say, for a wall in time)."""
+    name = c["value"]
+    if name not in coefficients:
+        _fail(path, f"{name!r} is neither a number, a 'module:function' nor a coefficient "
+              "declared under [coefficients]; an unknown value is declared there, e.g. "
+              f"{name} = {{ prior = \"Normal\", loc = 0.0, scale = 1.0 }} or, for a value that "
+              f"varies along the boundary, {name} = {{ field = \"gp\", over = [...] }}")
+    spec = coefficients[name]
+    if c["kind"] == "periodic":
+        _fail(path, "a periodic condition takes no value")
+    if isinstance(spec, GaussianProcessField):
+        if c["kind"] in ("initial", "initial_rate"):
+            fixed = [domain.coord_names[domain.time_index]] if domain.has_time else []
+        elif c["kind"] in ("dirichlet", "neumann") and isinstance(c["boundary"], str):
+            try:
+                fixed = [domain.coord_names[a] for a, _ in faces(domain, c["boundary"])]
+            except ValueError as err:
+                raise ConfigError(f"{path}: {err}") from None
+        else:
+            fixed = []
+        clash = [a for a in spec.axis_names if a in fixed]
+        if clash:
+            varying = [n for n in domain.coord_names if n not in fixed]
+            _fail(path, f"the field {name!r} varies over {clash}, which stay fixed on this "
+                  f"{c['kind']} condition's points; declare it over the coordinates that vary "
+                  f"there: [coefficients] {name} = {{ field = \"gp\", over = {varying} }}")
+    return UnknownValue(name)
+
+
+def _conditions(cfg: RunConfig, domain: Domain, outputs: tuple[str, ...],
+                coefficients: dict) -> tuple[Condition, ...]:
     out = []
     raw = cfg.raw.get("conditions", [])
     if not isinstance(raw, list):
@@ -865,6 +910,8 @@ def _conditions(cfg: RunConfig, domain: Domain, outputs=("u",)) -> tuple[Conditi
                                 value_key="value", value_label="value_column")
             points, targets = obs.coords, obs.values
             value = 0.0
+        elif isinstance(c["value"], str) and ":" not in c["value"]:
+            value = _unknown_value(c, f"{p} value", coefficients, domain)
         else:
             value = _function_or_number(c["value"], f"{p} value", cfg.base_dir, domain)
         hard = _bool(c["hard"], f"{p} hard")
@@ -927,7 +974,7 @@ def build_problem(cfg: RunConfig) -> Problem:
         _fail(f"{p} likelihood", f"unknown likelihood {_show(likelihood)}; valid: "
               f"{', '.join(map(repr, _LIKELIHOODS))}" + _suggest(str(likelihood), _LIKELIHOODS))
     student_t_df = _number(data["student_t_df"], f"{p} student_t_df", positive=True)
-    conditions = _conditions(cfg, domain, pde.outputs)
+    conditions = _conditions(cfg, domain, pde.outputs, coefficients)
     reference = _user_forward(prob["reference"], f"{cfg.path} [problem] reference", cfg.base_dir,
                              domain, coefficients, pde.outputs)
 

@@ -420,7 +420,7 @@ def test_soft_single_face_and_initial_points():
     def u(z):
         return 1.0 + 0.0 * z[0]
 
-    r = jax.vmap(lambda z: terms[0].residual_fn(u, z))(jnp.asarray(terms[0].points))
+    r = jax.vmap(lambda z: terms[0].residual_fn(u, z, {}))(jnp.asarray(terms[0].points))
     np.testing.assert_allclose(r, 0.0, atol=EXACT)
 
 
@@ -431,7 +431,7 @@ def test_hard_conditions_give_no_soft_terms():
 
 
 def evaluate(term, u):
-    return jax.vmap(lambda z: term.residual_fn(u, z))(jnp.asarray(term.points))
+    return jax.vmap(lambda z: term.residual_fn(u, z, {}))(jnp.asarray(term.points))
 
 
 def test_periodic_residual_vanishes_for_a_periodic_function():

@@ -198,7 +198,7 @@ def test_a_soft_condition_applies_to_its_output_only():
     def u_fn(z):
         return jnp.stack([5.0 + z[0], 3.0 + z[0]])
 
-    np.testing.assert_allclose(term.residual_fn(u_fn, jnp.asarray([0.0])), 2.0)
+    np.testing.assert_allclose(term.residual_fn(u_fn, jnp.asarray([0.0]), {}), 2.0)
 
 
 @pytest.mark.parametrize(

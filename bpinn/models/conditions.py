@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from bpinn.models.fields import FieldValue
 from bpinn.models.pdes import partial
 from bpinn.models.problem import Domain
 
@@ -22,6 +23,15 @@ CONDITION_KINDS = ("dirichlet", "neumann", "periodic", "initial", "initial_rate"
 
 # value(z) -> scalar target, z the full physical coordinate vector
 ValueFn = Callable[[jnp.ndarray], jnp.ndarray]
+
+
+@dataclass(frozen=True)
+class UnknownValue:
+    """A condition value that is itself unknown: the coefficient ``name`` (a scalar with a prior,
+    such as an unknown wall temperature, or a field, such as an unknown initial condition
+    u0(x)), inferred with everything else."""
+
+    name: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,8 +46,10 @@ class Condition:
         second order in time, such as the wave equation; soft only).
     boundary : for dirichlet/neumann a face "x_min", "x_max", "y_min", "y_max" or "all"; for
         periodic the axis "x" or "y"; ignored for initial and initial_rate.
-    value : the target g, a number or a function of the coordinate vector; ignored for periodic.
-    hard : impose exactly through an output transform (dirichlet and initial only).
+    value : the target g, a number, a function of the coordinate vector, or an
+        :class:`UnknownValue` naming a coefficient; ignored for periodic.
+    hard : impose exactly through an output transform (dirichlet and initial only; not with
+        an unknown value, whose condition is a likelihood term like the readings).
     points : optional (n, ndim) points with ``targets`` (n,): Dirichlet data given as readings.
     output : for a system (several unknown functions), the index of the output the condition
         is on; None for a single unknown function.
@@ -45,7 +57,7 @@ class Condition:
 
     kind: str
     boundary: str = "all"
-    value: float | ValueFn = 0.0
+    value: float | ValueFn | UnknownValue = 0.0
     hard: bool = False
     points: np.ndarray | None = None
     targets: np.ndarray | None = None
@@ -62,16 +74,37 @@ class Condition:
             )
         if self.hard and self.points is not None:
             raise ValueError("a Dirichlet condition given as data points cannot be hard")
+        if self.hard and self.unknown is not None:
+            raise ValueError(
+                f"the value of this {self.kind} condition is the unknown coefficient "
+                f"{self.unknown!r}, which is imposed softly: set hard = false")
 
-    def value_fn(self) -> ValueFn:
+    @property
+    def unknown(self) -> str | None:
+        """The coefficient the value is, when the value is unknown; None otherwise."""
+        return self.value.name if isinstance(self.value, UnknownValue) else None
+
+    def value_fn(self) -> Callable:
+        """``g(z, coeffs)``: the target at ``z``; ``coeffs`` (the coefficient values by name)
+        is read only by an unknown value."""
+        if isinstance(self.value, UnknownValue):
+            name = self.value.name
+
+            def unknown(z, coeffs):
+                v = coeffs[name]
+                return v(z) if isinstance(v, FieldValue) else jnp.asarray(v, dtype=z.dtype)
+
+            return unknown
         if callable(self.value):
-            return self.value
+            known = self.value
+            return lambda z, coeffs: known(z)
         constant = float(self.value)
-        return lambda z: jnp.full((), constant, dtype=z.dtype)
+        return lambda z, coeffs: jnp.full((), constant, dtype=z.dtype)
 
     @property
     def is_zero(self) -> bool:
-        return not callable(self.value) and float(self.value) == 0.0
+        return (not callable(self.value) and self.unknown is None
+                and float(self.value) == 0.0)
 
 
 def faces(domain: Domain, boundary: str) -> list[tuple[int, int]]:
@@ -127,7 +160,8 @@ def initial_points(domain: Domain, n: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class SoftTerm:
-    """A soft condition: ``residual_fn(u_fn, z)`` should equal ``targets`` at ``points``."""
+    """A soft condition: ``residual_fn(u_fn, z, coeffs)`` should equal ``targets`` at
+    ``points`` (``coeffs``: the coefficient values by name, read by unknown condition values)."""
 
     name: str
     points: np.ndarray
@@ -151,8 +185,8 @@ def soft_terms(domain: Domain, conditions, *, num_points: int) -> list[SoftTerm]
 def _on_output(term: SoftTerm, k: int) -> SoftTerm:
     """The term applied to output ``k`` of a vector-valued solution."""
     fn = term.residual_fn
-    return SoftTerm(term.name, term.points, lambda u_fn, z: fn(lambda y: u_fn(y)[k], z),
-                    term.targets)
+    return SoftTerm(term.name, term.points,
+                    lambda u_fn, z, coeffs: fn(lambda y: u_fn(y)[k], z, coeffs), term.targets)
 
 
 def _condition_terms(domain: Domain, cond: Condition, i: int, num_points: int):
@@ -171,7 +205,7 @@ def _condition_terms(domain: Domain, cond: Condition, i: int, num_points: int):
     elif cond.kind == "dirichlet" and cond.points is not None:
         pts = np.asarray(cond.points, dtype=float)
         targets = np.asarray(cond.targets, dtype=float)
-        terms.append(SoftTerm(name, pts, lambda u_fn, z: u_fn(z), targets))
+        terms.append(SoftTerm(name, pts, lambda u_fn, z, coeffs: u_fn(z), targets))
     elif cond.kind in ("dirichlet", "neumann"):
         g = cond.value_fn()
         for axis, side in faces(domain, cond.boundary):
@@ -193,18 +227,18 @@ def _condition_terms(domain: Domain, cond: Condition, i: int, num_points: int):
 
 
 def _value_residual(g):
-    return lambda u_fn, z: u_fn(z) - g(z)
+    return lambda u_fn, z, coeffs: u_fn(z) - g(z, coeffs)
 
 
 def _time_derivative_residual(g, time_index):
-    return lambda u_fn, z: partial(u_fn, z, time_index) - g(z)
+    return lambda u_fn, z, coeffs: partial(u_fn, z, time_index) - g(z, coeffs)
 
 
 def _normal_derivative_residual(g, axis, side):
     sign = 1.0 if side else -1.0
 
-    def residual(u_fn, z):
-        return sign * partial(u_fn, z, axis) - g(z)
+    def residual(u_fn, z, coeffs):
+        return sign * partial(u_fn, z, axis) - g(z, coeffs)
 
     return residual
 
@@ -217,7 +251,7 @@ def _periodic_axis(domain: Domain, boundary: str) -> int:
 
 
 def _periodic_residual(axis, shift, order):
-    def residual(u_fn, z):
+    def residual(u_fn, z, coeffs):
         z_other = z.at[axis].add(shift)
         if order == 0:
             return u_fn(z_other) - u_fn(z)
@@ -247,6 +281,12 @@ def system_hard_constraint(domain: Domain, conditions, num_outputs: int):
     return lift, distance, per_output
 
 
+def _known_value(cond: Condition) -> ValueFn:
+    """``g(z)`` of a condition whose value is known (every hard condition's is)."""
+    g = cond.value_fn()
+    return lambda z: g(z, None)
+
+
 def hard_constraint(domain: Domain, conditions) -> tuple[Callable | None, Callable | None]:
     """(lift, distance) functions that impose every ``hard`` condition exactly.
 
@@ -267,7 +307,7 @@ def hard_constraint(domain: Domain, conditions) -> tuple[Callable | None, Callab
         if cond.kind == "initial":
             if not domain.has_time:
                 raise ValueError("an initial condition needs a time domain ([domain] t = [t0, t1])")
-            initial = cond.value_fn()
+            initial = _known_value(cond)
             continue
         for face in faces(domain, cond.boundary):
             if domain.space_dims > 1 and not cond.is_zero:
@@ -275,7 +315,7 @@ def hard_constraint(domain: Domain, conditions) -> tuple[Callable | None, Callab
                     "hard Dirichlet conditions in 2-D space must be homogeneous (value 0); "
                     "impose non-zero boundary values softly (hard = false)"
                 )
-            dirichlet[face] = cond.value_fn()
+            dirichlet[face] = _known_value(cond)
     tidx = domain.time_index
 
     def distance(z):

@@ -196,7 +196,7 @@ class BPINN:
     @property
     def unknown_coefficients(self) -> tuple[str, ...]:
         return tuple(
-            n for n in self.problem.pde.coefficient_names
+            n for n in self.problem.coefficient_names
             if isinstance(self.problem.coefficients[n], Prior)
         )
 
@@ -205,7 +205,7 @@ class BPINN:
         """Unknown coefficient fields: each is a latent site of its basis weights (white
         normals), reported as the field's values on a grid, not as a scalar."""
         return tuple(
-            n for n in self.problem.pde.coefficient_names
+            n for n in self.problem.coefficient_names
             if isinstance(self.problem.coefficients[n], GaussianProcessField)
         )
 
@@ -300,7 +300,7 @@ class BPINN:
         """Every coefficient by name from the sampled sites: a number, or for a field a
         ``FieldValue`` (a function of the point) made from its latent site."""
         out = {}
-        for name in self.problem.pde.coefficient_names:
+        for name in self.problem.coefficient_names:
             q = self.problem.coefficients[name]
             if isinstance(q, GaussianProcessField):
                 out[name] = FieldValue(q, sampled[name])
@@ -461,7 +461,8 @@ class BPINN:
         if self.soft:
             sigma_bc = _sample_scale("sigma_bc", s.condition_noise)
             for term in self.soft:
-                vals = jax.vmap(lambda z, fn=term.residual_fn: fn(u, z))(jnp.asarray(term.points))
+                vals = jax.vmap(lambda z, fn=term.residual_fn: fn(u, z, coeffs))(
+                    jnp.asarray(term.points))
                 target = (
                     jnp.zeros_like(vals) if term.targets is None else jnp.asarray(term.targets)
                 )

@@ -152,7 +152,7 @@ def residual(pde: PDE, source: SourceFn, u_fn: SolutionFn, z, coeffs):
 class Problem:
     """Everything the user states about the inverse problem, validated and in physical units.
 
-    ``coefficients`` maps every name in ``pde.coefficient_names`` to a ``Fixed`` value, a
+    ``coefficients`` maps every name in ``coefficient_names`` to a ``Fixed`` value, a
     ``Prior`` or a ``GaussianProcessField`` (an unknown coefficient field); ``noise`` is the
     sensor noise sd (one, or one per sensor group when ``per_group_noise``); ``source_data``
     are optional noisy measurements of the source f at points, with their own noise
@@ -178,20 +178,30 @@ class Problem:
     # solver of a PDE without a built-in one (bpinn.reference.registry.problem_forward)
     reference: Callable | None = None
 
+    @property
+    def coefficient_names(self) -> tuple[str, ...]:
+        """The PDE's coefficients, then those only a condition reads (an unknown boundary or
+        initial value)."""
+        pde = self.pde.coefficient_names
+        extra = [c.unknown for c in self.conditions
+                 if c.unknown is not None and c.unknown not in pde]
+        return pde + tuple(dict.fromkeys(extra))
+
     def __post_init__(self):
         declared = set(self.coefficients)
-        needed = set(self.pde.coefficient_names)
+        needed = set(self.coefficient_names)
         if needed - declared:
             first = sorted(needed - declared)[0]
             raise ValueError(
-                f"the {self.pde.name} PDE reads coefficient(s) {sorted(needed - declared)} that "
-                "have neither a value nor a prior; declare each under [coefficients], e.g. "
+                f"the problem reads coefficient(s) {sorted(needed - declared)} that have "
+                "neither a value nor a prior; declare each under [coefficients], e.g. "
                 f'{first} = {{ prior = "LogNormal", loc = 0.0, scale = 1.0 }}'
             )
         if declared - needed:
             raise ValueError(
-                f"[coefficients] declares {sorted(declared - needed)}, which the {self.pde.name} "
-                f"PDE does not use; its coefficients are {list(self.pde.coefficient_names)}"
+                f"[coefficients] declares {sorted(declared - needed)}, which neither the "
+                f"{self.pde.name} PDE nor a condition reads; the PDE's coefficients are "
+                f"{list(self.pde.coefficient_names)}"
             )
         if self.likelihood not in ("normal", "student_t"):
             raise ValueError(

@@ -42,7 +42,7 @@ def least_squares_estimate(problem, *, num_starts: int = NUM_STARTS, seed: int =
     from bpinn.models.priors import Prior
 
     forward = forward or problem_forward(problem)
-    names = [n for n in problem.pde.coefficient_names if isinstance(problem.coefficients[n], Prior)]
+    names = [n for n in problem.coefficient_names if isinstance(problem.coefficients[n], Prior)]
     if not names:
         raise ValueError("least_squares_estimate: the problem has no unknown coefficients")
     if problem.pde.is_system:

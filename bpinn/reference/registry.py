@@ -569,6 +569,13 @@ def problem_forward(problem, points=None, **resolution) -> ForwardFn:
                          f"{', '.join(fields)} is a coefficient field. Give your own solver as "
                          "[problem] reference = 'module:function' (forward(points, coeffs), "
                          "where coeffs[name] is the field as a function of one point)")
+    unknown = [c.unknown for c in problem.conditions if c.unknown is not None]
+    if unknown:
+        raise ValueError(f"the built-in reference solvers take known boundary and initial "
+                         f"values; {', '.join(unknown)} is an unknown condition value. Give "
+                         "your own solver as [problem] reference = 'module:function' "
+                         "(forward(points, coeffs), where coeffs[name] is the value: a number, "
+                         "or for a field a function of one point)")
     solver = reference_solver(problem.pde.name)
     kinds = ["dirichlet"] * domain.space_dims
     face_values: dict[tuple[int, int], object] = {}
