@@ -445,6 +445,11 @@ def _cmd_check(args) -> int:
               f"read: {read}")
     fields = [f"{n} ({p.coefficients[n].describe()})" for n in model.field_coefficients]
     print(f"  unknowns      {', '.join([*model.reported_sites, *fields])}")
+    for i, cond in enumerate(p.conditions):
+        if cond.unknown is not None:
+            where = "" if cond.kind in ("initial", "initial_rate") else f" on {cond.boundary}"
+            print(f"  unknown value {cond.unknown} is the value of [[conditions]][{i}] "
+                  f"({cond.kind}{where})")
     print(f"  observations  {obs.values.shape[0]} readings in {len(obs.group_names)} group(s) "
           f"from {obs.origin}")
     print(f"  network       {model.num_weights} weights; "

@@ -158,3 +158,12 @@ def test_an_unknown_wall_value_is_recovered_within_its_interval(tmp_path):
     assert row["q2.5"] <= T_TRUE <= row["q97.5"]
     assert row["sd"] < 0.03
     assert result.summary["diagnostics"]["max_r_hat"] < 1.05
+
+
+def test_check_says_which_condition_an_unknown_value_belongs_to(tmp_path, capsys):
+    from bpinn.cli import main
+
+    assert main(["check", str(_wall(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "unknowns      T" in out
+    assert "unknown value T is the value of [[conditions]][1] (dirichlet on x_max)" in out

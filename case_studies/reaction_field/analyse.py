@@ -5,10 +5,11 @@ data, the finite-difference solver as forward model), from the two runs' summary
     bpinn run case_studies/reaction_field/config.toml --method reference \
         -o results/reaction_field_ref
     .venv/bin/python case_studies/reaction_field/analyse.py \
-        results/reaction_field results/reaction_field_ref
+        results/reaction_field results/reaction_field_ref [FIELD]
 
 prints a table at a few points and the summary figures, and writes ``field_comparison.png``
-beside the B-PINN's results.
+beside the B-PINN's results. FIELD (default k) names another 1-D field, such as the unknown
+initial value u0 of case_studies/backward_heat.
 """
 
 import json
@@ -66,40 +67,41 @@ def table(bpinn: dict, ref: dict) -> str:
         "| run | grid determined by the data | truth inside the 95% band | RMSE of the mean |"
         " max R-hat | min bulk ESS | wall |",
         "|---|---|---|---|---|---|---|", *rows, "",
-        f"Where the reference finds k determined (contraction >= 0.5, "
+        f"Where the reference finds the field determined (contraction >= 0.5, "
         f"{100 * c['informed'].mean():.0f}% of the grid): median sd ratio B-PINN / reference "
         f"{c['median_sd_ratio_informed']:.2f}, largest |shift| "
         f"{c['max_abs_shift_informed']:.2f} reference sds."])
 
 
-def figure(bpinn: dict, ref: dict, path: Path) -> None:
+def figure(bpinn: dict, ref: dict, path: Path, name: str = "k") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
-    for f, label, colour in ((ref, "reference (finite differences)", "C0"),
+    for f, label, colour in ((ref, "reference (classical solver)", "C0"),
                              (bpinn, "B-PINN", "C1")):
         ax.fill_between(f["x"], f["q2.5"], f["q97.5"], color=colour, alpha=0.25, linewidth=0)
         ax.plot(f["x"], f["mean"], color=colour, label=f"{label}: mean, 95% band")
     if bpinn["truth"] is not None:
         ax.plot(bpinn["x"], bpinn["truth"], "k--", lw=1, label="truth")
     ax.set_xlabel("x")
-    ax.set_ylabel("k(x)")
+    ax.set_ylabel(f"{name}(x)")
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def main(argv) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         print(__doc__)
         return 2
-    bpinn, ref = load_field(argv[0]), load_field(argv[1])
+    name = argv[2] if len(argv) == 3 else "k"
+    bpinn, ref = load_field(argv[0], name), load_field(argv[1], name)
     print(table(bpinn, ref))
     out = Path(argv[0]) / "field_comparison.png"
-    figure(bpinn, ref, out)
+    figure(bpinn, ref, out, name)
     print(f"\nwrote {out}")
     return 0
 
