@@ -462,3 +462,37 @@ def test_helper_shape_and_space_dims_errors():
         pdes.laplacian(_u, jnp.zeros(3), 0)
     with pytest.raises(TypeError, match=r"space_dims must be an int"):
         pdes.laplacian(_u, jnp.zeros(3), 2.0)
+
+
+# --------------------------------------------------------------------------------------------
+# derivative: any mixed or higher partial
+
+
+def test_derivative_matches_closed_forms_up_to_fourth_order():
+    """u = sin(2x) exp(-t y): u_xxx = -8 cos(2x) e, u_xxxx = 16 sin(2x) e, u_xt = -2y cos(2x) e
+    and u_xyt mixes three axes (e = exp(-t y))."""
+    u = lambda z: jnp.sin(2 * z[0]) * jnp.exp(-z[2] * z[1])  # noqa: E731
+    x, y, t = 0.3, 0.7, 0.4
+    z = jnp.array([x, y, t])
+    e = np.exp(-t * y)
+    d = lambda *axes: float(pdes.derivative(u, z, *axes))  # noqa: E731
+    assert d(0, 0, 0) == pytest.approx(-8 * np.cos(2 * x) * e, rel=1e-12)
+    assert d(0, 0, 0, 0) == pytest.approx(16 * np.sin(2 * x) * e, rel=1e-12)
+    assert d(0, 2) == pytest.approx(-2 * y * np.cos(2 * x) * e, rel=1e-12)
+    # d/dy d/dt of exp(-t y) = (t y - 1) exp(-t y); times d/dx sin(2x) = 2 cos(2x)
+    assert d(2, 1, 0) == pytest.approx(
+        2 * np.cos(2 * x) * (t * y - 1) * e, rel=1e-12)
+    assert d(1) == pytest.approx(float(pdes.partial(u, z, 1)), rel=1e-12)
+
+
+def test_derivative_differentiates_every_output_of_a_system():
+    u = lambda z: jnp.stack([z[0] ** 3, jnp.sin(z[0])])  # noqa: E731
+    out = pdes.derivative(u, jnp.array([0.5]), 0, 0, 0)
+    np.testing.assert_allclose(out, [6.0, -np.cos(0.5)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("axes", "message"), [((), "name at least one axis"),
+                                               ((0, 2), "0 <= i < 2")])
+def test_derivative_rejects_bad_axes(axes, message):
+    with pytest.raises((ValueError, IndexError), match=message):
+        pdes.derivative(lambda z: z[0], jnp.array([0.1, 0.2]), *axes)
