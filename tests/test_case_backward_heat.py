@@ -86,3 +86,24 @@ def test_gold_standard_covers_the_initial_value_and_leaves_the_walls_open(tmp_pa
     _check_the_walls_are_least_determined(field)
     assert field["truth_in_95_fraction"] >= 0.95
     assert field["max_r_hat"] < 1.05
+
+
+@pytest.mark.slow
+def test_bpinn_recovers_the_low_modes_of_the_initial_value(tmp_path):
+    """Mode k of u0 reaches the readings damped by at least d_k = exp(-D k^2 pi^2 t1), so 30
+    readings of sd s estimate it to about s sqrt(2 / 30) / d_k; the posterior mean of each of
+    the four lowest modes lies within 4 such sds of the truth's, and the readings are fitted
+    to their noise."""
+    copy_case("backward_heat", tmp_path, FILES)
+    result = run(tmp_path / "config.toml", outdir=tmp_path / "out", overrides=REDUCED)
+    assert result.summary["diagnostics"]["readings_fit"]["r2"] > 0.99
+    analyse = case_script("backward_heat", "analyse")
+    make_data = case_script("backward_heat", "make_data")
+    modes = (1, 2, 3, 4)
+    x, draws = analyse.mode_draws(tmp_path / "out", modes)
+    truth = analyse.projection(x, modes) @ np.array(
+        [float(model.u0_true(np.array([v, 0.0]))) for v in x])
+    decay = np.exp(-make_data.D_TRUE * (np.pi * np.array(modes)) ** 2 * min(make_data.TIMES))
+    sd = make_data.NOISE_SD * np.sqrt(2 / 30) / decay
+    np.testing.assert_array_less(np.abs(draws.mean(axis=0) - truth), 4 * sd)
+
