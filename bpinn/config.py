@@ -879,9 +879,12 @@ def _unknown_value(c: dict, path: str, coefficients: dict, domain: Domain) -> Un
             fixed = [domain.coord_names[domain.time_index]] if domain.has_time else []
         elif c["kind"] in ("dirichlet", "neumann") and isinstance(c["boundary"], str):
             try:
-                fixed = [domain.coord_names[a] for a, _ in faces(domain, c["boundary"])]
+                axes = {a for a, _ in faces(domain, c["boundary"])}
             except ValueError as err:
                 raise ConfigError(f"{path}: {err}") from None
+            # held fixed on every face (one axis for a named face; none for the whole boundary
+            # of a 2-D domain, whose value may vary along the perimeter)
+            fixed = [domain.coord_names[a] for a in axes] if len(axes) == 1 else []
         else:
             fixed = []
         clash = [a for a in spec.axis_names if a in fixed]

@@ -168,3 +168,21 @@ def test_check_says_which_condition_an_unknown_value_belongs_to(tmp_path, capsys
     out = capsys.readouterr().out
     assert "unknowns      T" in out
     assert "unknown value T is the value of [[conditions]][1] (dirichlet on x_max)" in out
+
+
+def test_a_field_over_space_may_be_the_value_on_the_whole_boundary_of_a_2d_domain(tmp_path):
+    """On every face of a square one coordinate is fixed, but not the same one: a field over
+    (x, y) varies along the perimeter, so it is accepted there."""
+    text = (_wall(tmp_path).read_text()
+            .replace('x = [0.0, 1.0]', 'x = [0.0, 1.0]\ny = [0.0, 1.0]')
+            .replace('T = { prior = "Normal", loc = 0.0, scale = 1.0 }',
+                     'g = { field = "gp", log = false }')
+            .replace('boundary = "x_min"\nvalue = 0.0\nhard = true', 'boundary = "x_min"\n'
+                     'value = 0.0')
+            .replace('boundary = "x_max"\nvalue = "T"', 'boundary = "all"\nvalue = "g"')
+            .replace('coords = { x = "x" }', 'coords = { x = "x", y = "y" }'))
+    (tmp_path / "sensors.csv").write_text("x,y,u\n0.5,0.2,0.1\n0.3,0.4,0.05\n")
+    (tmp_path / "square.toml").write_text(text)
+    problem = build_problem(load_config(tmp_path / "square.toml"))
+    assert problem.coefficients["g"].axis_names == ("x", "y")
+    assert problem.conditions[1].unknown == "g"
