@@ -5,7 +5,7 @@ noise of sd 0.01 (seed 0).
     .venv/bin/python case_studies/backward_heat/make_data.py
 """
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import jax
@@ -17,21 +17,15 @@ D_TRUE, NOISE_SD, SEED = 0.02, 0.01, 0
 POSITIONS, TIMES = np.arange(1, 16) / 16, (0.05, 0.1)
 
 jax.config.update("jax_enable_x64", True)
-
-
-def _load_model():
-    """backward_heat.py by its path: the case-study folders are not packages."""
-    spec = importlib.util.spec_from_file_location("backward_heat_model", HERE / "backward_heat.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(HERE))  # the model module beside this script
+import backward_heat  # noqa: E402
 
 
 def main() -> None:
-    model = _load_model()
     x, t = (a.ravel() for a in np.meshgrid(POSITIONS, TIMES, indexing="ij"))
     points = jnp.stack([jnp.asarray(x), jnp.asarray(t)], axis=1)
-    u = np.asarray(model.forward(points, {"u0": model.u0_true, "D": jnp.asarray(D_TRUE)}))
+    truth = {"u0": backward_heat.u0_true, "D": jnp.asarray(D_TRUE)}
+    u = np.asarray(backward_heat.forward(points, truth))
     u = u + np.random.default_rng(SEED).normal(0.0, NOISE_SD, u.size)
     lines = ["x,t,u"] + [f"{a:.6f},{b:.6f},{c:.8f}" for a, b, c in zip(x, t, u, strict=True)]
     (HERE / "sensors.csv").write_text("\n".join(lines) + "\n")

@@ -5,7 +5,7 @@ at 60 points drawn uniformly over the domain, each component with Gaussian noise
     .venv/bin/python case_studies/kovasznay_flow/make_data.py
 """
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import jax
@@ -17,14 +17,8 @@ LOWER, UPPER = (-0.5, -0.5), (1.0, 1.5)
 NUM, NOISE_SD, SEED = 60, 0.01, 0
 
 jax.config.update("jax_enable_x64", True)
-
-
-def _load_model():
-    """kovasznay.py by its path: the case-study folders are not packages."""
-    spec = importlib.util.spec_from_file_location("kovasznay_model", HERE / "kovasznay.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(HERE))  # the model module beside this script
+import kovasznay  # noqa: E402
 
 
 def readings():
@@ -32,7 +26,7 @@ def readings():
     generator."""
     rng = np.random.default_rng(SEED)
     points = rng.uniform(LOWER, UPPER, (NUM, 2))
-    flow = np.asarray(jax.vmap(_load_model().exact)(jnp.asarray(points)))
+    flow = np.asarray(jax.vmap(kovasznay.exact)(jnp.asarray(points)))
     return points, flow[:, :2] + rng.normal(0.0, NOISE_SD, (NUM, 2))
 
 
