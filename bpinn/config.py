@@ -867,8 +867,9 @@ def _unknown_value(c: dict, path: str, coefficients: dict, domain: Domain) -> Un
     the condition's face (x for an initial value; t, say, for a wall in time)."""
     name = c["value"]
     if name not in coefficients:
-        _fail(path, f"{name!r} is neither a number, a 'module:function' nor a coefficient "
-              "declared under [coefficients]; an unknown value is declared there, e.g. "
+        _fail(path, f"expected a number, 'module:function' (a function in a module beside the "
+              f"config) or the name of a coefficient declared under [coefficients]; {name!r} is "
+              "none of these. An unknown value is declared there, e.g. "
               f"{name} = {{ prior = \"Normal\", loc = 0.0, scale = 1.0 }} or, for a value that "
               f"varies along the boundary, {name} = {{ field = \"gp\", over = [...] }}")
     spec = coefficients[name]

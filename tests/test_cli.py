@@ -199,7 +199,8 @@ BAD_INPUTS = [
     ),
     pytest.param(
         lambda c: c((HEAT_INITIAL, 'value = "u0"')), (),
-        ("config.toml [[conditions]][1] value", "expected 'module:function'", "'u0'"),
+        ("config.toml [[conditions]][1] value", "'module:function'", "'u0' is none of these",
+         "declared under [coefficients]"),
         id="reference-without-colon",
     ),
     pytest.param(

@@ -127,7 +127,7 @@ def test_an_unknown_initial_field_defaults_to_the_space_coordinates(tmp_path):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"value": "Tw", "declared": ""},
-     "'Tw' is neither a number, a 'module:function' nor a coefficient declared"),
+     "or the name of a coefficient declared under [coefficients]; 'Tw' is none of these"),
     ({"extra": "hard = true"},
      "unknown coefficient 'T', which is imposed softly: set hard = false"),
     ({"declared": 'T = { field = "gp", log = false }'},
