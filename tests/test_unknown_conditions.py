@@ -186,3 +186,23 @@ def test_a_field_over_space_may_be_the_value_on_the_whole_boundary_of_a_2d_domai
     problem = build_problem(load_config(tmp_path / "square.toml"))
     assert problem.coefficients["g"].axis_names == ("x", "y")
     assert problem.conditions[1].unknown == "g"
+
+
+def test_an_unknown_flux_in_time_and_an_unknown_value_of_one_output_of_a_system():
+    """A Neumann wall whose flux q(t) is a field over t (the inverse heat-conduction problem),
+    and a system's condition on its second output: each term reads its own unknown."""
+    domain = Domain(space=((0.0, 1.0),), time=(0.0, 1.0))
+    spec = GaussianProcessField("q", (1,), ("t",), (0.0,), (1.0,), scale=1.0,
+                                length_scale=(0.3,), log=False, num_basis=(8,))
+    q = FieldValue(spec, jnp.linspace(-1.0, 1.0, spec.num_latent))
+    (flux,) = soft_terms(domain, [Condition("neumann", boundary="x_max",
+                                            value=UnknownValue("q"))], num_points=3)
+    for point in flux.points:
+        z = jnp.asarray(point)  # u = x^2: outward derivative 2 at x = 1
+        r = flux.residual_fn(lambda p: p[0] ** 2, z, {"q": q})
+        assert float(r) == pytest.approx(2.0 - float(q(z)))
+    (second,) = soft_terms(domain, [Condition("dirichlet", boundary="x_min", output=1,
+                                              value=UnknownValue("T"))], num_points=1)
+    z = jnp.asarray(second.points[0])
+    r = second.residual_fn(lambda p: jnp.stack([p[0] + 5.0, p[1]]), z, {"T": 0.25})
+    assert float(r) == pytest.approx(float(z[1]) - 0.25)
