@@ -95,7 +95,8 @@ def test_bpinn_recovers_the_low_modes_of_the_initial_value(tmp_path):
     the four lowest modes lies within 4 such sds of the truth's, and the readings are fitted
     to their noise."""
     copy_case("backward_heat", tmp_path, FILES)
-    result = run(tmp_path / "config.toml", outdir=tmp_path / "out", overrides=REDUCED)
+    result = run(tmp_path / "config.toml", outdir=tmp_path / "out",
+                 overrides={**REDUCED, "max_tree_depth": 6})
     assert result.summary["diagnostics"]["readings_fit"]["r2"] > 0.99
     analyse = case_script("backward_heat", "analyse")
     make_data = case_script("backward_heat", "make_data")
