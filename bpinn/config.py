@@ -709,12 +709,18 @@ def _field(value: dict, path: str, name: str, domain: Domain) -> GaussianProcess
         raise ConfigError(f"{path}: {err}") from None
 
 
+def _names_a_coefficient(value) -> bool:
+    """A condition value ``"u0"`` names an unknown coefficient; a 'module:function' has a
+    colon."""
+    return isinstance(value, str) and ":" not in value
+
+
 def _condition_unknowns(cfg: RunConfig) -> tuple[str, ...]:
-    """Names that conditions give as their value (``value = "u0"``: an unknown boundary or
-    initial value declared under [coefficients]); a 'module:function' has a colon."""
+    """Names that conditions give as their value (an unknown boundary or initial value
+    declared under [coefficients])."""
     raw = cfg.raw.get("conditions", [])
     values = [t.get("value") for t in raw if isinstance(t, dict)] if isinstance(raw, list) else []
-    return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and ":" not in v))
+    return tuple(dict.fromkeys(v for v in values if _names_a_coefficient(v)))
 
 
 def _coefficients(cfg: RunConfig, pde: PDE, domain: Domain) -> dict:
@@ -914,7 +920,7 @@ def _conditions(cfg: RunConfig, domain: Domain, outputs: tuple[str, ...],
                                 value_key="value", value_label="value_column")
             points, targets = obs.coords, obs.values
             value = 0.0
-        elif isinstance(c["value"], str) and ":" not in c["value"]:
+        elif _names_a_coefficient(c["value"]):
             value = _unknown_value(c, f"{p} value", coefficients, domain)
         else:
             value = _function_or_number(c["value"], f"{p} value", cfg.base_dir, domain)

@@ -94,6 +94,11 @@ def _unit(z: jnp.ndarray, i: int) -> jnp.ndarray:
     return jnp.zeros_like(z).at[i].set(1)
 
 
+def _directional(fn, e):
+    """The derivative of ``fn`` along ``e``, as a function of the point (one forward pass)."""
+    return lambda w: jax.jvp(fn, (w,), (e,))[1]
+
+
 def gradient(u_fn: SolutionFn, z) -> jnp.ndarray:
     """Gradient of a scalar field at one point, by reverse mode.
 
@@ -176,11 +181,7 @@ def second_partial(u_fn: SolutionFn, z, i: int) -> jnp.ndarray:
     z = _as_point(z, "second_partial")
     i = _check_index(i, z.shape[0], "second_partial")
     e = _unit(z, i)
-
-    def first(w):
-        return jax.jvp(u_fn, (w,), (e,))[1]
-
-    return jax.jvp(first, (z,), (e,))[1]
+    return _directional(_directional(u_fn, e), e)(z)
 
 
 def derivative(u_fn: SolutionFn, z, *axes: int) -> jnp.ndarray:
@@ -219,10 +220,6 @@ def derivative(u_fn: SolutionFn, z, *axes: int) -> jnp.ndarray:
     for i in axes:
         fn = _directional(fn, _unit(z, _check_index(i, z.shape[0], "derivative")))
     return fn(z)
-
-
-def _directional(fn, e):
-    return lambda w: jax.jvp(fn, (w,), (e,))[1]
 
 
 def laplacian(u_fn: SolutionFn, z, space_dims: int) -> jnp.ndarray:
