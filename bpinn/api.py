@@ -66,7 +66,8 @@ def versions() -> dict[str, str]:
 def prepare(config: RunConfig) -> BPINN:
     """Config -> the B-PINN model (loads and validates data; raises ConfigError on bad input)."""
     problem = build_problem(config)
-    settings = build_settings(config, problem.domain, problem.pde.outputs)
+    settings = build_settings(config, problem.domain, problem.pde.outputs,
+                              problem.pde.num_equations)
     try:
         return build_model(problem, settings)
     except ValueError as err:

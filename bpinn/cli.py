@@ -443,6 +443,10 @@ def _cmd_check(args) -> int:
                          for i, g in enumerate(obs.group_names))
         print(f"  outputs       {', '.join(p.pde.outputs)}; {p.pde.num_equations} equations; "
               f"read: {read}")
+        scales = model.settings.equation_scales
+        if scales is not None:
+            print("  residual sds  residual_noise x ("
+                  + ", ".join(f"{v:g}" for v in scales) + "), equation by equation")
     fields = [f"{n} ({p.coefficients[n].describe()})" for n in model.field_coefficients]
     print(f"  unknowns      {', '.join([*model.reported_sites, *fields])}")
     for i, cond in enumerate(p.conditions):

@@ -145,7 +145,7 @@ _SCHEMA: dict[str, dict[str, object]] = {
         "fourier_scale": 1.0, "siren_omega0": 30.0, "weight_prior_scale": 3.0,
         "fan_in_scaled": False, "num_collocation": 128, "residual_noise": 0.05,
         "condition_noise": 0.01, "num_condition_points": 32, "residual_gradient_noise": None,
-        "residual_form": "strong", "num_test_functions": 16,
+        "residual_form": "strong", "num_test_functions": 16, "equation_scales": None,
     },
     "inference": {f.name: f.default for f in fields(InferenceSettings)},
     "truth": {},  # free-form: name -> value
@@ -1113,9 +1113,10 @@ def _held_out(obs, data: dict, per_group: bool, p: str):
     return obs.groups(kept), obs.groups(list(dict.fromkeys(names)))
 
 
-def build_settings(cfg: RunConfig, domain: Domain, outputs=("u",)):
+def build_settings(cfg: RunConfig, domain: Domain, outputs=("u",), num_equations: int = 1):
     """The ``ModelSettings`` of the ``[model]`` section; the network has one output per unknown
-    function (``Problem.pde.outputs``)."""
+    function (``Problem.pde.outputs``), and ``equation_scales`` one entry per equation
+    (``Problem.pde.num_equations``)."""
     from bpinn.models.likelihood import ModelSettings
 
     p = f"{cfg.path} [model]"
@@ -1152,6 +1153,8 @@ def build_settings(cfg: RunConfig, domain: Domain, outputs=("u",)):
             residual_form=m["residual_form"],
             num_test_functions=_count(m["num_test_functions"], f"{p} num_test_functions",
                                       "num_test_functions", 1),
+            equation_scales=_equation_scales(m["equation_scales"], f"{p} equation_scales",
+                                             num_equations),
         )
         if settings.residual_form == "weak" and cfg.inference.map_resample_rounds:
             _fail(f"{cfg.path} [inference] map_resample_rounds",
@@ -1163,6 +1166,19 @@ def build_settings(cfg: RunConfig, domain: Domain, outputs=("u",)):
         raise ConfigError(f"{p}: {err}") from None
     _check_truth(cfg)  # last: a config that builds must also summarise
     return settings
+
+
+def _equation_scales(value, path: str, num_equations: int):
+    """One positive factor per equation of a system, or ``None``."""
+    if value is None:
+        return None
+    if num_equations == 1:
+        _fail(path, "scales the equations of a system against each other, but this PDE has "
+              "one equation; set [model] residual_noise to its residual's sd instead")
+    if not isinstance(value, list) or len(value) != num_equations:
+        _fail(path, f"expected a list of {num_equations} numbers, one per equation in the order "
+              f"the operator returns them, got {_show(value)}")
+    return tuple(_number(v, f"{path}[{i}]", positive=True) for i, v in enumerate(value))
 
 
 def _fourier_scale(value, path: str, domain: Domain):

@@ -392,3 +392,81 @@ def test_check_names_the_outputs_and_what_was_read(case, capsys):
     assert main(["check", str(case)]) == 0
     out = capsys.readouterr().out
     assert "outputs       u, v; 2 equations; read: u (12 readings), v (8 readings)" in out
+
+
+def test_equation_scales_give_each_equation_its_own_residual_sd(tmp_path):
+    """Equation i's residual has sd residual_noise * equation_scales[i], and so does its gPINN
+    gradient (with residual_gradient_noise): the log density is the sum of Normals with those
+    sds, and the terms read back site by site (NTK, GGN) have one scale per value."""
+    from jax.scipy.stats import norm
+
+    from bpinn.inference.target import make_target
+    from bpinn.ntk import _whitened_sites
+
+    config = _edit(CONFIG, "num_collocation = 64", "num_collocation = 64\nresidual_noise = 0.05\n"
+                   "equation_scales = [1.0, 4.0]\nresidual_gradient_noise = 0.1")
+    model = prepare(load_config(_write_case(tmp_path, config)))
+    assert model.settings.equation_scales == (1.0, 4.0)
+    site = _trace(model)["pde_residual"]
+    r = site["fn"].base_dist.loc
+    expected = norm.logpdf(0.0, r[:, 0], 0.05).sum() + norm.logpdf(0.0, r[:, 1], 0.2).sum()
+    np.testing.assert_allclose(site["fn"].log_prob(site["value"]).sum(), expected, rtol=1e-6)
+    grad_sd = _trace(model)["pde_residual_gradient"]["fn"].base_dist.scale
+    np.testing.assert_allclose(grad_sd[:, 0, 0], 0.1)
+    np.testing.assert_allclose(grad_sd[:, 1, 0], 0.4)
+
+    target = make_target(jax.random.key(0), model.model)
+    whitened, scale = _whitened_sites(model, target, jnp.zeros(target.dim))["pde_residual"]
+    assert whitened.shape == (64 * 2,)
+    np.testing.assert_allclose(scale, np.tile([0.05, 0.2], 64), rtol=1e-6)
+
+
+def test_equation_scales_multiply_an_inferred_residual_sd(tmp_path):
+    config = _edit(CONFIG, "num_collocation = 64", "num_collocation = 64\n"
+                   'residual_noise = { prior = "HalfNormal", scale = 0.1 }\n'
+                   "equation_scales = [1.0, 0.5]")
+    model = prepare(load_config(_write_case(tmp_path, config)))
+    tr = _trace(model)
+    sd = tr["pde_residual"]["fn"].base_dist.scale
+    sigma_pde = float(tr["sigma_pde"]["value"])
+    np.testing.assert_allclose(sd[:, 0], sigma_pde, rtol=1e-6)
+    np.testing.assert_allclose(sd[:, 1], 0.5 * sigma_pde, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("scales", "message"),
+    [
+        ("[1.0]", "expected a list of 2 numbers"),
+        ("[1.0, 2.0, 3.0]", "expected a list of 2 numbers"),
+        ("0.5", "expected a list of 2 numbers"),
+        ("[1.0, -2.0]", r"equation_scales\[1\]: must be > 0"),
+        ('[1.0, "big"]', r"equation_scales\[1\]: expected a number"),
+    ],
+)
+def test_bad_equation_scales_are_refused_naming_the_entry(tmp_path, scales, message):
+    config = _edit(CONFIG, "num_collocation = 64",
+                   f"num_collocation = 64\nequation_scales = {scales}")
+    with pytest.raises(ConfigError, match=message):
+        prepare(load_config(_write_case(tmp_path, config)))
+
+
+def test_equation_scales_need_a_system_of_several_equations(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    heat = Path(__file__).resolve().parents[1] / "case_studies" / "heat_diffusion"
+    for name in ("config.toml", "sensors.csv", "initial.py"):
+        shutil.copy(heat / name, tmp_path / name)
+    path = tmp_path / "config.toml"
+    path.write_text(_edit(path.read_text(), "[model]\n", "[model]\nequation_scales = [1.0]\n"))
+    with pytest.raises(ConfigError, match=r"one equation; set \[model\] residual_noise"):
+        prepare(load_config(path))
+
+
+def test_check_prints_the_equation_scales(tmp_path, capsys):
+    from bpinn.cli import main
+
+    config = _edit(CONFIG, "num_collocation = 64", "num_collocation = 64\n"
+                   "equation_scales = [1.0, 0.25]")
+    assert main(["check", str(_write_case(tmp_path, config))]) == 0
+    assert "residual_noise x (1, 0.25), equation by equation" in capsys.readouterr().out

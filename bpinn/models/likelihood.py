@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import jax
@@ -72,6 +73,11 @@ class ModelSettings:
         ``residual_noise`` is then the sd of one mode's amplitude: N strong residuals of sd s
         pin it to about ``s * sqrt(2 / N)``, so use that for an equally strong constraint.
     num_test_functions : test functions of the weak residual.
+    equation_scales : a system only: one positive factor per equation, so that equation ``i``'s
+        residual (and its gPINN gradient) has sd ``residual_noise * equation_scales[i]``. For
+        equations whose terms differ in size (momentum against continuity), so that one
+        inferred or fixed ``residual_noise`` means the same relative misfit in each. ``None``:
+        every equation has sd ``residual_noise``.
     """
 
     network: Network
@@ -84,8 +90,14 @@ class ModelSettings:
     residual_gradient_noise: float | None = None
     residual_form: str = "strong"
     num_test_functions: int = 16
+    equation_scales: tuple[float, ...] | None = None
 
     def __post_init__(self):
+        if self.equation_scales is not None and not (
+                len(self.equation_scales) >= 1
+                and all(math.isfinite(v) and v > 0 for v in self.equation_scales)):
+            raise ValueError("equation_scales must be one finite number > 0 per equation, got "
+                             f"{self.equation_scales!r}")
         if not self.weight_prior_scale > 0:
             raise ValueError(f"weight_prior_scale must be > 0, got {self.weight_prior_scale!r}")
         if not (isinstance(self.num_collocation, int) and self.num_collocation >= 1):
@@ -436,23 +448,30 @@ class BPINN:
             return residual(p.pde, p.source, u, z, coeffs)
 
         r = jax.vmap(residual_at)(points)  # (n,), or (n, equations) for a system
-        point_weight = self._residual_point_weights(r / sigma_pde, physics_weight,
+        scales = s.equation_scales
+        # Per-equation sds are broadcast to the residual's shape: likelihood terms are read
+        # back site by site (ntk, GGN), one scale per observed value.
+        sd = sigma_pde if scales is None else jnp.broadcast_to(
+            sigma_pde * jnp.asarray(scales), r.shape)
+        point_weight = self._residual_point_weights(r / sd, physics_weight,
                                                     causal_epsilon, time_marching)
         with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(
             scale=point_weight * weight("pde_residual")
         ):
-            numpyro.sample("pde_residual", dist.Normal(r, sigma_pde).to_event(r.ndim - 1),
+            numpyro.sample("pde_residual", dist.Normal(r, sd).to_event(r.ndim - 1),
                            obs=jnp.zeros_like(r))
 
         if s.residual_gradient_noise is not None:
             lengths = jnp.asarray(p.domain.upper - p.domain.lower)
             grad_r = jax.vmap(jax.jacfwd(residual_at))(points) * lengths
+            grad_sd = s.residual_gradient_noise if scales is None else jnp.broadcast_to(
+                s.residual_gradient_noise * jnp.asarray(scales)[:, None], grad_r.shape)
             with numpyro.plate("collocation", r.shape[0]), numpyro.handlers.scale(
                 scale=point_weight * weight("pde_residual_gradient")
             ):
                 numpyro.sample(
                     "pde_residual_gradient",
-                    dist.Normal(grad_r, s.residual_gradient_noise).to_event(grad_r.ndim - 1),
+                    dist.Normal(grad_r, grad_sd).to_event(grad_r.ndim - 1),
                     obs=jnp.zeros_like(grad_r),
                 )
 
@@ -528,6 +547,12 @@ def build_model(problem: Problem, settings: ModelSettings) -> BPINN:
         raise ValueError(
             f"the network has {settings.network.output_dim} output(s) but the PDE has "
             f"{len(outputs)} unknown function(s) {list(outputs)}")
+    scales = settings.equation_scales
+    if scales is not None and len(scales) != problem.pde.num_equations:
+        raise ValueError(
+            f"equation_scales has {len(scales)} entries but the PDE has "
+            f"{problem.pde.num_equations} equation(s); give one per equation, in the order the "
+            "operator returns them")
     if problem.pde.is_system:
         return _assemble(problem, settings, *_system_scales(problem))
     lift, distance = hard_constraint(domain, problem.conditions)
