@@ -266,6 +266,7 @@ def _priors(model: BPINN) -> dict:
         "sigma": p.noise, "sigma_pde": model.settings.residual_noise,
         "sigma_bc": model.settings.condition_noise, "sigma_source": p.source_noise,
     })
+    quantities.update({r.noise_site: r.noise for r in p.field_data})
     return {n: q for n, q in quantities.items() if n in model.reported_sites}
 
 
@@ -380,6 +381,12 @@ def _field_summaries(model: BPINN, dt, truth: dict, identifiability: dict,
                      **field_summary(dt, name, truth=true_values),
                      **{key: verdict[key] for key in ("contraction", "identified_threshold",
                                                       "identified_fraction")}}
+        for readings in model.problem.field_data:
+            if readings.field == name:
+                obs = readings.observations
+                out[name]["readings"] = {
+                    "points": obs.coords.tolist(), "values": obs.values.tolist(),
+                    "of": f"log {name}" if readings.log else name, "origin": obs.origin}
     return out
 
 

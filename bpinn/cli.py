@@ -456,6 +456,10 @@ def _cmd_check(args) -> int:
                   f"({cond.kind}{where})")
     print(f"  observations  {obs.values.shape[0]} readings in {len(obs.group_names)} group(s) "
           f"from {obs.origin}")
+    for readings in p.field_data:
+        of = f"log {readings.field}" if readings.log else readings.field
+        print(f"  field data    {readings.observations.n} readings of {of} from "
+              f"{readings.observations.origin}")
     print(f"  network       {model.num_weights} weights; "
           f"{int(model.collocation.shape[0])} collocation points")
     print(f"  method        {config.inference.method}")

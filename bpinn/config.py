@@ -47,6 +47,7 @@ from bpinn.inference.methods import method_names
 from bpinn.models.conditions import Condition, UnknownValue, faces, hard_constraint, soft_terms
 from bpinn.models.fields import (
     FIELDS_KEY,
+    FieldReadings,
     FieldValue,
     GaussianProcessField,
     default_num_basis,
@@ -153,7 +154,10 @@ _SCHEMA: dict[str, dict[str, object]] = {
 _CONDITION_KEYS = {"kind": ..., "boundary": "all", "value": 0.0, "hard": False, "file": None,
                    "output": None,
                    "format": None, "coords": None, "value_column": "u"}
-_TOP_LEVEL = set(_SCHEMA) | {"conditions"}
+# [[field_data]]: direct readings of a coefficient field, in the field's own coordinates.
+_FIELD_DATA_KEYS = {"field": ..., "file": ..., "format": None, "coords": None, "value": None,
+                    "noise": ..., "log": False}
+_TOP_LEVEL = set(_SCHEMA) | {"conditions", "field_data"}
 _LIKELIHOODS = ("normal", "student_t")
 # Upper bounds of integer settings: generous for real problems, far below what would exhaust
 # memory or run for days when a value has a few zeros too many. seed: a JAX/NumPy seed.
@@ -774,7 +778,8 @@ def _coords_map(value, domain: Domain, path: str) -> dict:
     extra = sorted(set(value) - set(domain.coord_names))
     missing = [n for n in domain.coord_names if n not in value]
     if extra or missing:
-        _fail(path, f"must map exactly the domain's coordinates {list(domain.coord_names)} to "
+        whose = "the domain's" if isinstance(domain, Domain) else "the field's"
+        _fail(path, f"must map exactly {whose} coordinates {list(domain.coord_names)} to "
               f"column names; missing {missing}, unexpected {extra}")
     return {n: _column(value[n], f"{path} {n}") for n in domain.coord_names}
 
@@ -942,6 +947,74 @@ def _conditions(cfg: RunConfig, domain: Domain, outputs: tuple[str, ...],
     return tuple(out)
 
 
+class _FieldBox:
+    """The box a field's readings must lie in: the domain along the field's own axes (what
+    ``validate_observations`` needs of a domain)."""
+
+    def __init__(self, spec: GaussianProcessField):
+        import numpy as np
+
+        self.coord_names = spec.axis_names
+        self.lower, self.upper = np.asarray(spec.lower), np.asarray(spec.upper)
+
+    def contains(self, points):
+        import numpy as np
+
+        p = np.asarray(points)
+        return np.all((p >= self.lower) & (p <= self.upper), axis=-1)
+
+
+def _field_data(cfg: RunConfig, coefficients: dict) -> tuple:
+    """``[[field_data]]``: readings of coefficient fields, each in the field's coordinates."""
+    from bpinn.data import FORMATS, DataError
+
+    raw = cfg.raw.get("field_data", [])
+    if not isinstance(raw, list):
+        _fail(f"{cfg.path} [[field_data]]", "expected an array of tables ([[field_data]])")
+    fields = [n for n, v in coefficients.items() if isinstance(v, GaussianProcessField)]
+    out = []
+    for i, table in enumerate(raw):
+        p = f"{cfg.path} [[field_data]][{i}]"
+        t = _check_keys(table, _FIELD_DATA_KEYS, p)
+        name = t["field"]
+        if name not in fields:
+            kind = ("a scalar coefficient: what is known of it belongs in its prior"
+                    if name in coefficients else "not a coefficient of this config")
+            _fail(f"{p} field", f"{_show(name)} is {kind}; readings can be given for a "
+                  f"coefficient field (field = \"gp\"): {fields or 'none is declared'}"
+                  + (_suggest(str(name), fields) if fields else ""))
+        if f"sigma_{name}" in coefficients:
+            _fail(f"{p} field", f"the readings' noise sd is named sigma_{name}, which is "
+                  "already a coefficient's name; rename that coefficient")
+        spec = coefficients[name]
+        box = _FieldBox(spec)
+        coords = _coords_map(t["coords"], box, f"{p} coords")
+        value = _column(name if t["value"] is None else t["value"], f"{p} value")
+        fmt = t["format"]
+        if fmt is not None and not (isinstance(fmt, str) and fmt.lower() in FORMATS):
+            _fail(f"{p} format", f"unknown format {_show(fmt)}; valid: {', '.join(FORMATS)}, "
+                  "or leave it out to infer it from the file's suffix")
+        try:
+            obs = load_observations(_resolve_file(cfg, t["file"], f"{p} file"), coords=coords,
+                                    value=value, format=fmt)
+            validate_observations(obs, box)
+        except DataError as err:
+            raise ConfigError(f"{p}: {err}") from None
+        log = _bool(t["log"], f"{p} log")
+        if log and not spec.log:
+            _fail(f"{p} log", f"readings of log {name} need a field on the log scale, but "
+                  f"[coefficients] {name} has log = false (it may be negative); read {name} "
+                  "itself (log = false)")
+        out.append(FieldReadings(field=name, observations=obs,
+                                 noise=_quantity(t["noise"], f"{p} noise", positive=True),
+                                 log=log))
+    repeated = sorted({r.field for r in out if [q.field for q in out].count(r.field) > 1})
+    if repeated:
+        _fail(f"{cfg.path} [[field_data]]", f"field(s) {repeated} are read in more than one "
+              "table; put each field's readings in one file (one noise sd per field)")
+    return tuple(out)
+
+
 def build_problem(cfg: RunConfig) -> Problem:
     """Load the data, resolve functions and return the validated ``Problem``."""
     domain = _domain(cfg)
@@ -998,6 +1071,7 @@ def build_problem(cfg: RunConfig) -> Problem:
         source_data = _observations(cfg, sd, domain, ps, value_key="value")
         source_noise = _quantity(sd["noise"], f"{ps} noise", positive=True)
 
+    field_data = _field_data(cfg, coefficients)
     try:
         problem = Problem(
             domain=domain, pde=pde, coefficients=coefficients, observations=obs, noise=noise,
@@ -1005,7 +1079,7 @@ def build_problem(cfg: RunConfig) -> Problem:
             source_data=source_data, source_noise=source_noise, per_group_noise=per_group,
             likelihood=likelihood, student_t_df=student_t_df,
             truth=_truth(cfg, coefficients, domain),
-            holdout=holdout, reference=reference,
+            holdout=holdout, reference=reference, field_data=field_data,
         )
     except ValueError as err:
         raise ConfigError(f"{cfg.path}: {err}") from None
@@ -1196,8 +1270,11 @@ def _check_truth(cfg: RunConfig) -> None:
     p = f"{cfg.path} [truth]"
     data = cfg.raw["data"]
     per_group = data.get("per_group_noise") is True and isinstance(data.get("noise"), dict)
+    read_fields = [t.get("field") for t in cfg.raw.get("field_data", [])
+                   if isinstance(t, dict) and isinstance(t.get("field"), str)]
     valid = sorted(set(cfg.raw.get("coefficients", {}))
-                   | {"sigma", "sigma_pde", "sigma_bc", "sigma_source"})
+                   | {"sigma", "sigma_pde", "sigma_bc", "sigma_source"}
+                   | {f"sigma_{name}" for name in read_fields})
     for name, value in cfg.truth.items():
         entry = per_group and name.startswith("sigma[") and name.endswith("]")
         if name not in valid and not entry:

@@ -218,6 +218,9 @@ def prior_sensitivity(dt: xr.DataTree, var_names: list[str]) -> dict[str, Any]:
     if "log_prior" not in dt.children or "log_likelihood" not in dt.children:
         return {"available": False, "reason": "results lack the log_prior/log_likelihood groups"}
     names = [n for n in var_names if n in dt["posterior"]]
+    if not names:
+        return {"available": False, "reason": "no scalar unknowns (coefficient fields have "
+                                              "their own pointwise verdict)"}
     ds = dt["posterior"]
     num_draws = ds.sizes["chain"] * ds.sizes["draw"]
     if num_draws < MIN_PSENSE_DRAWS:

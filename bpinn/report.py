@@ -383,6 +383,9 @@ def section_fields(summary: Mapping) -> str:
         truth = (f"; truth inside the 95% band at {_pct(f['truth_in_95_fraction'])} of the "
                  f"grid points, RMSE of the mean {_fmt(f['rmse'], '.3g')}"
                  if f.get("truth") is not None else "")
+        if f.get("readings"):
+            truth += (f"; read directly at {len(f['readings']['values'])} points (readings of "
+                      f"{f['readings']['of']}: the crosses)")
         out += (f"<h3>{_esc(name)}</h3><p>Prior: {_esc(f.get('prior'))}. The data determine it "
                 f"(posterior variance at most half the prior's) over "
                 f"{_pct(f['identified_fraction'])} of the grid; largest pointwise R-hat "
@@ -405,6 +408,9 @@ def _coefficient_field_figure(name: str, f: Mapping):
         ax.plot(x, mean, color="C1", label="posterior mean")
         if f.get("truth") is not None:
             ax.plot(x, f["truth"], "k--", lw=1, label="truth")
+        points, values = _field_readings(name, f)
+        if points is not None:
+            ax.plot(points[:, 0], values, "kx", ms=6, label="readings")
         ax.set_xlabel(axes[0])
         ax.set_ylabel(name)
         ax.legend(fontsize=8)
@@ -418,11 +424,26 @@ def _coefficient_field_figure(name: str, f: Mapping):
         if len(shape) == 3:  # the first slice along the third axis
             grid = grid[:, :, 0]
         mesh = ax.pcolormesh(h, v, grid.T, shading="auto", cmap=cmap)
+        points, _ = _field_readings(name, f)
+        if points is not None:
+            ax.plot(points[:, 0], points[:, 1], "wx", ms=6)
         fig.colorbar(mesh, ax=ax)
         ax.set_xlabel(axes[0])
         ax.set_ylabel(axes[1])
         ax.set_title(f"posterior {label} of {name}", fontsize=9)
     return fig
+
+
+def _field_readings(name: str, f: Mapping):
+    """The field's direct readings (``[[field_data]]``) as (points, values of the field
+    itself), or (None, None)."""
+    readings = f.get("readings")
+    if not readings:
+        return None, None
+    values = np.asarray(readings["values"], float)
+    if readings["of"] != name:  # readings of log k, plotted on the field's own scale
+        values = np.exp(values)
+    return np.asarray(readings["points"], float), values
 
 
 def section_predictive(dt: xr.DataTree, attrs: Mapping) -> str:

@@ -483,8 +483,10 @@ def summarize(
             f"summarize: dt has no posterior group (groups: {sorted(dt.children)}); "
             "build it with build_datatree"
         )
-    if isinstance(var_names, str) or not var_names:
-        raise ValueError(f"summarize: var_names must be a non-empty list of str, got {var_names!r}")
+    # Empty: a problem whose only unknowns are coefficient fields (summarised apart) and
+    # whose noise is known has no scalar rows.
+    if isinstance(var_names, str) or not all(isinstance(v, str) for v in var_names):
+        raise ValueError(f"summarize: var_names must be a list of str, got {var_names!r}")
     posterior = dt["posterior"].to_dataset()
     missing = [v for v in var_names if v not in posterior.data_vars]
     if missing:
@@ -525,6 +527,8 @@ def summarize(
 def _parameter_table(
     dt: xr.DataTree, var_names: list[str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    if not var_names:
+        return {}, {}
     # round_to="none": arviz_stats rounds to 2 significant digits by default.
     common = {"var_names": var_names, "fmt": "xarray", "round_to": "none"}
     hdi_label = f"hdi{round(HDI_PROB * 100)}"

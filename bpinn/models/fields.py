@@ -210,6 +210,42 @@ class FieldValue:
         return cls(spec, children[0])
 
 
+@dataclass(frozen=True, eq=False)
+class FieldReadings:
+    """Direct, noisy readings of an unknown coefficient field at points: a conductivity
+    measured at wells, an initial temperature measured at a few places. They inform the field
+    where they are, independently of the solution.
+
+    Attributes
+    ----------
+    field : the field's name (a ``GaussianProcessField`` of the problem).
+    observations : ``bpinn.data.Observations`` at points in the field's own coordinates
+        (its ``axis_names``), so a field over x alone is read at an x, whatever the time.
+    noise : the readings' noise sd, ``Fixed`` or ``Prior`` (site ``sigma_<field>``).
+    log : the readings are of log k (Gaussian noise on the log) rather than of k.
+    """
+
+    field: str
+    observations: object
+    noise: object
+    log: bool = False
+
+    @property
+    def site(self) -> str:
+        """The observed site of the readings."""
+        return f"field_obs.{self.field}"
+
+    @property
+    def noise_site(self) -> str:
+        """The site of their noise sd, when it is inferred."""
+        return f"sigma_{self.field}"
+
+    def predicted(self, spec: GaussianProcessField, latent) -> jnp.ndarray:
+        """The readings' expected values for the field's latent vector: (n,)."""
+        g = spec.loc + spec.basis_on(self.observations.coords) @ latent
+        return g if (self.log or not spec.log) else jnp.exp(g)
+
+
 def has_fields(coeffs) -> bool:
     return any(isinstance(v, FieldValue) for v in coeffs.values())
 

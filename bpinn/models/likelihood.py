@@ -7,9 +7,11 @@ Sites (names are what appear in the results):
   white-normal weights of its basis, ``bpinn.models.fields``);
 - ``sigma``: sensor noise sd (dim ``group`` when per group), ``sigma_pde``, ``sigma_bc``,
   ``sigma_source`` when inferred;
+- ``sigma_<field>``: the noise sd of a field's direct readings, when inferred;
 - observed: ``u_obs`` (readings), ``pde_residual`` (residual at collocation points, target 0),
   ``pde_residual_gradient`` (its gradient, gPINN, when ``residual_gradient_noise`` is set),
-  ``condition.<name>`` (soft conditions) and ``source_obs`` (measured source values).
+  ``condition.<name>`` (soft conditions), ``source_obs`` (measured source values) and
+  ``field_obs.<field>`` (direct readings of a coefficient field).
 
 The model's keyword arguments reweight these terms for MAP training only (physics ramp, term
 weights, causal weights, time marching); with their defaults it is the posterior.
@@ -234,6 +236,7 @@ class BPINN:
             sites.append("sigma_bc")
         if p.source_data is not None and isinstance(p.source_noise, Prior):
             sites.append("sigma_source")
+        sites += [r.noise_site for r in p.field_data if isinstance(r.noise, Prior)]
         return tuple(sites)
 
     @property
@@ -370,6 +373,20 @@ class BPINN:
         with numpyro.plate("obs", obs.n):
             numpyro.sample("u_obs", self.data_distribution(u_pred, sigma), obs=obs.values)
 
+    def _observe_field_readings(self, coeffs, observe=True, weight=lambda name: 1.0):
+        """Direct readings of coefficient fields (``Problem.field_data``). Their noise sites
+        are sampled even when ``observe`` is False, so the latent layout does not change."""
+        for readings in self.problem.field_data:
+            sd = _sample_scale(readings.noise_site, readings.noise)
+            if not observe:
+                continue
+            field = coeffs[readings.field]
+            predicted = readings.predicted(field.spec, field.latent)
+            with numpyro.plate(f"plate.{readings.site}", predicted.shape[0]), _scaled(
+                    weight(readings.site)):
+                numpyro.sample(readings.site, dist.Normal(predicted, sd),
+                               obs=jnp.asarray(readings.observations.values))
+
     def classical_model(self, forward):
         """The same priors and data model with a classical solver in place of the network.
 
@@ -382,6 +399,7 @@ class BPINN:
             del physics_weight, training  # no physics terms to temper or reweight
             coeffs, sigma = self._sample_coefficients_and_noise()
             self._observe_readings(self.at_readings(forward(coeffs)), sigma)
+            self._observe_field_readings(coeffs)
 
         return model
 
@@ -408,9 +426,10 @@ class BPINN:
             ``weights`` site (whose prior still applies to the site's own values); for
             ``bpinn.inference.marginal``, which needs the terms' Jacobians with respect to
             them alone.
-        observe_data : False leaves the readings (and source data) unobserved: the weights'
-            prior conditioned on the physics alone, for ``bpinn.inference.implicit_prior``.
-            The latent sites, hence the flat layout, are the same.
+        observe_data : False leaves the readings (and source data and field readings)
+            unobserved: the weights' prior conditioned on the physics alone, for
+            ``bpinn.inference.implicit_prior``. The latent sites, hence the flat layout, are
+            the same.
         """
         p, s = self.problem, self.settings
 
@@ -426,6 +445,7 @@ class BPINN:
             with _scaled(weight("u_obs")):
                 self._observe_readings(
                     self.at_readings(jax.vmap(u)(jnp.asarray(p.observations.coords))), sigma)
+        self._observe_field_readings(coeffs, observe_data, weight)
 
         sigma_pde = _sample_scale("sigma_pde", s.residual_noise)
         if self.weak is not None:

@@ -177,6 +177,8 @@ class Problem:
     # the user's forward model, forward(points (n, ndim), coeffs) -> u (n,): the reference
     # solver of a PDE without a built-in one (bpinn.reference.registry.problem_forward)
     reference: Callable | None = None
+    # direct readings of coefficient fields (bpinn.models.fields.FieldReadings)
+    field_data: tuple = ()
 
     @property
     def coefficient_names(self) -> tuple[str, ...]:
@@ -209,5 +211,16 @@ class Problem:
             )
         if not self.student_t_df > 0:
             raise ValueError(f"student_t_df must be > 0, got {self.student_t_df!r}")
+        for readings in self.field_data:
+            spec = self.coefficients.get(readings.field)
+            if not hasattr(spec, "basis_on"):  # a GaussianProcessField; no import cycle
+                raise ValueError(
+                    f"field readings of {readings.field!r}: not a coefficient field of this "
+                    "problem; readings can be given for a coefficient declared with "
+                    "field = \"gp\"")
+            if readings.log and not spec.log:
+                raise ValueError(
+                    f"field readings of {readings.field!r} are of its log, but the field is "
+                    "declared with log = false (it may be negative); read the field itself")
         if self.source_data is not None and self.source_noise is None:
             raise ValueError("measured source values need a source noise (fixed or a prior)")
