@@ -89,3 +89,30 @@ def test_bpinn_field_posterior_follows_u_and_fits_the_readings(tmp_path):
     posterior = result.datatree["posterior"]
     assert posterior["k"].dims == ("chain", "draw", "k_x")
     assert posterior["k"].sizes["k_x"] == len(field["axes"]["x"])
+
+
+def test_the_well_readings_are_the_true_log_k_plus_the_stated_noise():
+    make_data = case_script("reaction_field", "make_data")
+    data = np.loadtxt(CASE / "wells.csv", delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_allclose(data[:, 0], make_data.WELLS_X)
+    true_log_k = np.log([float(reaction.k_true(jnp.asarray([x]))) for x in data[:, 0]])
+    expected = np.random.default_rng(make_data.WELLS_SEED).normal(
+        0.0, make_data.WELLS_NOISE_SD, data.shape[0])
+    np.testing.assert_allclose(data[:, 1] - true_log_k, expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_gold_standard_with_wells_determines_k_at_the_walls_too(tmp_path):
+    """Two readings of log k at x = 0.05 and 0.95 (sd 0.1, within a prior length scale of the
+    walls) determine k there, where u alone cannot (the test above), and the band at the
+    walls holds the truth."""
+    copy_case("reaction_field", tmp_path, (*FILES, "config_wells.toml", "wells.csv"))
+    result = run(tmp_path / "config_wells.toml", method="reference", overrides=REDUCED)
+    field = result.summary["fields"]["k"]
+    contraction = np.asarray(field["contraction"])
+    for x in (0.0, 1.0):
+        i = _at(field, x)
+        assert contraction[i] >= 0.5, (x, contraction[i])
+        assert field["q2.5"][i] <= field["truth"][i] <= field["q97.5"][i]
+    assert contraction[_at(field, 0.5)] > 0.9
+    assert field["readings"]["of"] == "log k"
