@@ -189,9 +189,11 @@ def derivative(u_fn: SolutionFn, z, *axes: int) -> jnp.ndarray:
 
     For the third and fourth derivatives of dispersive and beam equations (KdV's ``u_xxx``,
     Kuramoto-Sivashinsky's and Euler-Bernoulli's ``u_xxxx``) and mixed terms such as ``u_xy``
-    or ``u_xt``. One forward-mode pass per axis, nested, so order n costs about 2^n
-    evaluations of ``u_fn``; no Hessian or higher tensor is formed. For a system every output
-    is differentiated at once.
+    or ``u_xt``. One forward-mode pass per axis, nested; no Hessian or higher tensor is
+    formed. XLA removes the repeated terms of the nested passes, so the cost grows about
+    linearly in the order (the weights' gradient of u_xxxx costs 4-6 plain forward passes;
+    Taylor mode, ``jax.experimental.jet``, is no faster: docs/benchmarks.md). For a system
+    every output is differentiated at once.
 
     Parameters
     ----------
