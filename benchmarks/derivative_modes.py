@@ -1,4 +1,4 @@
-"""Per-gradient cost of high derivatives of a PINN: nested forward mode, Taylor mode, nested reverse.
+"""Per-gradient cost of high derivatives of a PINN: nested forward, Taylor and nested reverse mode.
 
 A PDE residual with an n-th derivative (u_xx for diffusion, u_xxx for KdV, u_xxxx for beams and
 Kuramoto-Sivashinsky) is differentiated again, with respect to the weights, at every leapfrog
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 
 import jax
