@@ -228,3 +228,27 @@ def test_a_run_reports_the_readings_and_the_report_marks_them(tmp_path):
     assert result.summary["parameters"] == {}
     text = format_summary(result.summary)
     assert "field k" in text
+
+
+def test_a_2d_field_is_read_at_points_in_both_its_coordinates(tmp_path):
+    """A conductivity k(x, y) of a 2-D steady problem read at wells: the readings carry both
+    coordinates (in the file's own column names), and each is the field at its point."""
+    text = CONFIG.format(
+        field='{ field = "gp", loc = 0.0, scale = 0.5, length_scale = 0.3 }',
+        readings='coords = { x = "east", y = "north" }\nnoise = 0.05\nvalue = "logk"\nlog = true')
+    text = text.replace('x = [0.0, 2.0]', 'x = [0.0, 2.0]\ny = [0.0, 1.0]').replace(
+        'coords = { x = "x" }\nvalue = "u"', 'coords = { x = "x", y = "y" }\nvalue = "u"')
+    (tmp_path / "config.toml").write_text(text)
+    pts = np.array([[0.2, 0.3], [1.0, 0.5], [1.8, 0.9]])
+    (tmp_path / "sensors.csv").write_text(
+        "x,y,u\n" + "".join(f"{a},{b},{0.1 * a * (2 - a) * b * (1 - b)}\n"
+                            for a, b in np.random.default_rng(0).uniform(0.1, 0.9, (8, 2))))
+    (tmp_path / "wells.csv").write_text(
+        "east,north,logk\n" + "".join(f"{a},{b},{0.1 * a - 0.2 * b}\n" for a, b in pts))
+    model = prepare(load_config(tmp_path / "config.toml"))
+    (readings,) = model.problem.field_data
+    np.testing.assert_allclose(readings.observations.coords, pts)
+    tr = _trace(model)
+    spec = model.problem.coefficients["k"]
+    expected = np.log(values_on(spec, tr["k"]["value"], pts))
+    np.testing.assert_allclose(tr["field_obs.k"]["fn"].loc, expected, rtol=1e-10)
