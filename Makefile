@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-fast bench lint clean
 
 $(PY):
 	@interp=$$(bash .ci/find_python); \
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
+
+# The suite without the tests marked slow (those that sample a posterior): a quick check while
+# developing. CI and a release run `make test`, which runs everything.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=10
 
 bench: $(STAMP)
 	$(PY) benchmarks/heat_demo.py
