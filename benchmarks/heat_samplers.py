@@ -8,7 +8,10 @@ blackjax NUTS (4 chains, same warmup and draw counts, at most 10 doublings):
 - bpinn: the default (weights-damped Hessian whitening at the best MAP, step size adapted);
 - bpinn marginal: the same with the output layer integrated out analytically
   (``[inference] output_layer = "marginal"``); its draws are completed by exact conditional
-  draws of the output layer.
+  draws of the output layer;
+- chees: ChEES-HMC (``--method chees``) on the marginal's target and whitening, with
+  ``--chees-chains`` chains (16) of the same warmup and draw counts; its "tree depth" column is
+  log2(leapfrog steps + 1), the depth of a NUTS tree of that many steps.
 
 Reports ESS of D per second of sampling (warmup + draws, compilation included), R-hat, tree
 depth, and R-hat and ESS of u at three fixed points of the domain (a high ESS of D alone does
@@ -31,6 +34,7 @@ jax.config.update("jax_enable_x64", True)
 # bpinn first: in the other order one run failed inside numpyro.factor (not reproduced since).
 from bpinn.api import prepare  # noqa: E402, I001
 from bpinn.config import load_config  # noqa: E402
+from bpinn.inference.chees import run_chees  # noqa: E402
 from bpinn.inference.map import fit_map  # noqa: E402
 from bpinn.inference.marginal import OutputMarginal, complete_draws  # noqa: E402
 from bpinn.inference.nuts import run_nuts  # noqa: E402
@@ -46,6 +50,7 @@ SAMPLERS = {
     "naive": "naive (diagonal window adaptation)",
     "default": "bpinn default (damped Hessian whitening)",
     "marginal": "bpinn, output layer integrated out",
+    "chees": "ChEES-HMC, output layer integrated out",
 }
 CONFIG = Path(__file__).resolve().parent.parent / "case_studies/heat_diffusion/config.toml"
 
@@ -95,6 +100,7 @@ def main():
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--max-tree-depth", type=int, default=10)
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    parser.add_argument("--chees-chains", type=int, default=16)
     args = parser.parse_args()
     config = load_config(CONFIG)
     model = prepare(config)
@@ -121,6 +127,16 @@ def main():
         if name == "naive":
             pos, depth, div = naive_nuts(jax.random.key(2), target, fit.position, args.warmup,
                                          args.draws, args.max_tree_depth)
+        elif name == "chees":
+            sampled = OutputMarginal.build(model, target)
+            result, _ = run_chees(
+                jax.random.key(2), sampled, sampled.reduce(centers[0]),
+                num_chains=args.chees_chains, num_warmup=args.warmup, num_samples=args.draws,
+                target_acceptance=inf.target_acceptance,
+                max_leapfrog_steps=2**args.max_tree_depth - 1, damping=sampled.reduce(damping))
+            tr = result.trace
+            pos, _ = complete_draws(sampled, jax.random.key(3), tr.position)
+            depth, div = jnp.log2(tr.n_steps + 1.0), tr.diverging
         else:
             sampled, c, d = target, centers, damping
             if name == "marginal":

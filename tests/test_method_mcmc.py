@@ -1,5 +1,5 @@
-"""numpyro NUTS (``numpyro_nuts``) and fixed-length HMC (``hmc``): known answers, agreement with
-``nuts``, and the end-to-end path.
+"""numpyro NUTS (``numpyro_nuts``), fixed-length HMC (``hmc``) and ChEES-HMC (``chees``): known
+answers, agreement with ``nuts``, and the end-to-end path.
 
 Bounds come from the problems and from Monte Carlo error, never from a run:
 
@@ -63,9 +63,10 @@ def gaussian_context(chain_init: str) -> MethodContext:
     """A ``MethodContext`` for ``correlated_model`` with every MAP fit at its exact mode."""
     target = make_target(jax.random.key(0), correlated_model)
     mode = target.from_constrained({"theta": MEAN, "scale": jnp.asarray(1.0)})
-    # no network, so no implied prior to measure (ToyModel has no unknown coefficients)
+    # no network: no implied prior to measure and no output layer to integrate out
     settings = InferenceSettings(num_chains=4, num_warmup=200, num_samples=400,
-                                 chain_init=chain_init, implicit_prior="ignored")
+                                 chain_init=chain_init, implicit_prior="ignored",
+                                 output_layer="sampled")
     positions = jnp.broadcast_to(mode, (settings.num_chains, target.dim))
     fit = MAPResult(position=positions,
                     logdensity=jax.vmap(target.logdensity_fn)(positions),
@@ -99,6 +100,7 @@ HMC_STATS = {"diverging", "acceptance_rate", "n_steps", "lp", "energy"}
     ("numpyro_nuts", "best_map", NUTS_STATS),
     ("numpyro_nuts", "per_chain", NUTS_STATS),  # one numpyro run per chain
     ("hmc", "best_map", HMC_STATS),
+    ("chees", "best_map", HMC_STATS),
 ])
 def test_recovers_mean_and_covariance_of_a_gaussian(method, chain_init, stats):
     ctx = gaussian_context(chain_init)
@@ -158,11 +160,15 @@ def test_tree_depth_is_the_blackjax_number_of_doublings():
 
 
 def test_checks_reject_unsupported_settings():
-    for name in ("numpyro_nuts", "hmc"):
+    for name in ("numpyro_nuts", "hmc", "chees"):
         with pytest.raises(ValueError, match="num_warmup"):
             get_method(name).check(None, InferenceSettings(num_warmup=10))
     with pytest.raises(ValueError, match="num_leapfrog_steps"):
         get_method("hmc").check(None, InferenceSettings(num_leapfrog_steps=0))
+    with pytest.raises(ValueError, match="num_chains = 2: ChEES-HMC .* at least 4"):
+        get_method("chees").check(None, InferenceSettings(num_chains=2))
+    with pytest.raises(ValueError, match="chain_init = 'per_chain'"):
+        get_method("chees").check(None, InferenceSettings(chain_init="per_chain"))
 
 
 def heat_draws_of_d(ctx, draws) -> np.ndarray:
@@ -188,6 +194,37 @@ def test_numpyro_nuts_agrees_with_nuts_on_heat(heat_context, heat_nuts_draws):
     assert_same_posterior(summaries["nuts"], summaries["numpyro_nuts"])
 
 
+@pytest.mark.slow
+def test_chees_agrees_with_nuts_on_heat(heat_context, heat_nuts_draws):
+    """ChEES-HMC on the target of ``heat_nuts_draws`` (output layer sampled, implied prior
+    kept): the posterior of D agrees with NUTS's within Monte Carlo error (the bounds of
+    ``test_numpyro_nuts_agrees_with_nuts_on_heat``), and it recovers the truth on its own.
+    16 chains: the method tunes its trajectory length across chains."""
+    import dataclasses
+
+    ctx = heat_context(num_chains=16)
+    ctx = dataclasses.replace(ctx, settings=dataclasses.replace(
+        ctx.settings, output_layer="sampled", implicit_prior="ignored"))
+    draws = get_method("chees").run(jax.random.key(1), ctx)
+    check_draws(draws, ctx, HMC_STATS)
+    assert draws.info["output_layer"] == "sampled"
+    d = heat_draws_of_d(ctx, draws)
+    assert abs(d.mean() - TRUE_D) <= 3 * d.std(), (d.mean(), d.std())
+    assert_same_posterior(draw_summary(heat_draws_of_d(heat_context(), heat_nuts_draws)),
+                          draw_summary(d))
+
+
+def test_chees_recovers_d_on_heat(heat_context):
+    """The method as a user runs it: output layer integrated out, implied prior removed."""
+    ctx = heat_context(num_chains=16)
+    draws = get_method("chees").run(jax.random.key(1), ctx)
+    check_draws(draws, ctx, HMC_STATS)
+    assert draws.info["output_layer"] == "marginal"
+    assert draws.info["implicit_prior"]["mode"] == "corrected"
+    d = heat_draws_of_d(ctx, draws)
+    assert abs(d.mean() - TRUE_D) <= 3 * d.std(), (d.mean(), d.std())
+
+
 def test_hmc_recovers_d_on_heat(heat_context):
     ctx = heat_context()
     draws = get_method("hmc").run(jax.random.key(1), ctx)
@@ -196,13 +233,13 @@ def test_hmc_recovers_d_on_heat(heat_context):
     assert abs(d.mean() - TRUE_D) <= 3 * d.std(), (d.mean(), d.std())
 
 
-@pytest.mark.parametrize("method", ["numpyro_nuts", "hmc"])
+@pytest.mark.parametrize("method", ["numpyro_nuts", "hmc", "chees"])
 def test_run_end_to_end(heat_case, method):
-    config = heat_case(inference=TINY_INFERENCE, model=TINY_MODEL)
+    inference = {**TINY_INFERENCE, "num_chains": 4} if method == "chees" else TINY_INFERENCE
+    config = heat_case(inference=inference, model=TINY_MODEL)
     result = run(config, method=method)
     dt = result.datatree
-    assert dt["posterior"]["D"].shape == (TINY_INFERENCE["num_chains"],
-                                          TINY_INFERENCE["num_samples"])
+    assert dt["posterior"]["D"].shape == (inference["num_chains"], inference["num_samples"])
     stats = NUTS_STATS if method == "numpyro_nuts" else HMC_STATS
     assert stats <= set(dt["sample_stats"].data_vars)
     assert result.summary["exact_mcmc"] is True

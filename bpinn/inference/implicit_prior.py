@@ -403,8 +403,9 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
     coefficients held at each point, by the same preconditioned NUTS as the ``nuts`` method
     (``settings``: the ``[inference]`` table), in one vectorised run: ``num_chains`` chains at
     the MAP and one at each other point, each of at most ``MEASURE_WARMUP`` +
-    ``MEASURE_SAMPLES`` steps. With ``marginal`` (an ``OutputMarginal``
-    of ``target``) the output layer is integrated out there too. ``damping`` is the
+    ``MEASURE_SAMPLES`` steps (for the ``chees`` method, at the MAP alone, by ChEES-HMC). With
+    ``marginal`` (an ``OutputMarginal`` of ``target``) the output layer is integrated out there
+    too. ``damping`` is the
     full-position weight damping.
     """
     from bpinn.inference.nuts import run_nuts  # nuts imports this module
@@ -432,14 +433,27 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
                                   np.arange(1, points.shape[0])])
     starts = jnp.broadcast_to(center, (chain_point.size, center.size))
     starts = starts.at[:, local].set(jnp.asarray(points[chain_point]))
-    result, _ = run_nuts(
-        jax.random.fold_in(rng_key, 1), physics, starts,
-        num_warmup=min(settings.num_warmup, MEASURE_WARMUP),
-        num_samples=min(settings.num_samples, MEASURE_SAMPLES),
-        max_tree_depth=min(settings.max_tree_depth, settings.implicit_prior_max_tree_depth),
-        target_acceptance=settings.target_acceptance,
-        damping=damping, curvature_floor=settings.curvature_floor, fixed=local,
-        progress=progress)
+    depth = min(settings.max_tree_depth, settings.implicit_prior_max_tree_depth)
+    if settings.method == "chees" and points.shape[0] == 1:
+        # The method's own sampler: every chain holds the coefficients at the MAP, so the
+        # chains share one target and ChEES can tune one trajectory length across them.
+        from bpinn.inference.chees import run_chees
+
+        result, _ = run_chees(
+            jax.random.fold_in(rng_key, 1), physics, center, num_chains=chain_point.size,
+            num_warmup=min(settings.num_warmup, MEASURE_WARMUP),
+            num_samples=min(settings.num_samples, MEASURE_SAMPLES),
+            target_acceptance=settings.target_acceptance, max_leapfrog_steps=2**depth - 1,
+            damping=damping, curvature_floor=settings.curvature_floor, fixed=local,
+            progress=progress)
+    else:
+        result, _ = run_nuts(
+            jax.random.fold_in(rng_key, 1), physics, starts,
+            num_warmup=min(settings.num_warmup, MEASURE_WARMUP),
+            num_samples=min(settings.num_samples, MEASURE_SAMPLES), max_tree_depth=depth,
+            target_acceptance=settings.target_acceptance,
+            damping=damping, curvature_floor=settings.curvature_floor, fixed=local,
+            progress=progress)
     # d/dtheta log Phi = d/dtheta (log density) - d/dtheta (the coefficients' own prior)
     prior_slopes = jax.jit(jax.vmap(
         lambda theta: coefficient_prior_slope(model, target, indices, theta)))(

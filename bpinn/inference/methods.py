@@ -96,8 +96,8 @@ class Draws(NamedTuple):
 
 
 # The methods whose ``Method.implicit_prior`` is "removed" (svi_* in whitened coordinates only).
-REMOVING_METHODS = ("nuts", "hmc", "mclmc", "pathfinder", "svi_meanfield", "svi_lowrank",
-                    "svi_structured")
+REMOVING_METHODS = ("nuts", "chees", "hmc", "mclmc", "pathfinder", "svi_meanfield",
+                    "svi_lowrank", "svi_structured")
 
 # The limitation every method that keeps the implied prior states (added by ``Method``).
 KEPT_LIMITATION = (
@@ -153,6 +153,7 @@ class Method:
 METHODS: dict[str, str] = {
     "nuts": "bpinn.inference.nuts:METHOD",
     "numpyro_nuts": "bpinn.inference.numpyro_mcmc:METHOD",
+    "chees": "bpinn.inference.chees:METHOD",
     "hmc": "bpinn.inference.hmc:METHOD",
     "mclmc": "bpinn.inference.mclmc:METHOD",
     "reference": "bpinn.inference.reference:METHOD",

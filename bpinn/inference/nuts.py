@@ -295,14 +295,28 @@ def run_nuts(
     return result, timing
 
 
-def sample(rng_key, ctx: MethodContext) -> Draws:
-    """The ``nuts`` method: curvature-preconditioned NUTS from the MAP fits, with the output
-    layer integrated out when ``[inference] output_layer`` asks for it and the model allows."""
-    inf, target = ctx.settings, ctx.target
+class PreparedTarget(NamedTuple):
+    """What a MAP-whitened sampler moves on, as ``prepare_target`` sets it up."""
+
+    target: Target | OutputMarginal  # with the implied prior removed when it is
+    centers: jnp.ndarray  # (num_chains, dim of target): the chains' MAP centres
+    damping: jnp.ndarray  # (dim of target,) added to the preconditioning Hessian
+    marginal: OutputMarginal | None  # the output layer integrated out, or None
+    output_layer: str  # "marginal" or "sampled", as reported
+    removal: implicit_prior.Removal
+    indices: np.ndarray | None  # the coefficients' indices in ``target``, for the correction
+
+
+def prepare_target(rng_key, ctx: MethodContext
+                   ) -> tuple[PreparedTarget, jax.Array, jax.Array]:
+    """The posterior a MAP-whitened sampler moves on: the output layer integrated out when
+    ``[inference] output_layer`` asks for it and the model allows, the implied prior removed
+    (``implicit_prior.for_method``). Returns it, the sampler's key and the key for completing
+    the draws."""
     check_key, rng_key, complete_key = jax.random.split(rng_key, 3)
-    marginal, output_layer = output_marginal(ctx.model, target, inf.output_layer, check_key)
-    centers = ctx.chain_centers()
-    damping = ctx.weight_damping()
+    marginal, output_layer = output_marginal(ctx.model, ctx.target, ctx.settings.output_layer,
+                                             check_key)
+    target, centers, damping = ctx.target, ctx.chain_centers(), ctx.weight_damping()
     removal = implicit_prior.for_method(rng_key, ctx, marginal=marginal)
     implied = removal.implied
     if marginal is not None:
@@ -310,28 +324,44 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     indices = None if implied is None else (
         implied.indices if marginal is None else marginal.reduced_indices(implied.indices))
     target = removal.applied_to(target, indices)
-    result, timing = run_nuts(
-        rng_key, target, centers, num_warmup=inf.num_warmup, num_samples=inf.num_samples,
-        max_tree_depth=inf.max_tree_depth, target_acceptance=inf.target_acceptance,
-        damping=damping, curvature_floor=inf.curvature_floor,
-        adapt_mass_matrix=inf.adapt_mass_matrix, progress=ctx.progress,
-    )
-    trace = result.trace
-    position, stats = trace.position, trace.sample_stats()
-    info = {"step_size": np.asarray(result.step_size).tolist(),
-            "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
-            "output_layer": output_layer}
-    implicit_prior.record(removal, info, timing, position, indices)
-    if marginal is not None:
+    return (PreparedTarget(target, centers, damping, marginal, output_layer, removal, indices),
+            rng_key, complete_key)
+
+
+def finish_draws(prepared: PreparedTarget, key, position, stats: dict, info: dict,
+                 timing: dict) -> Draws:
+    """Record the implied-prior removal and, with the output layer integrated out, complete
+    each draw by an exact draw of it; ``lp`` becomes the joint log density of each completed
+    draw, as for every other method (the sampler's own Hamiltonian, ``energy``, is the
+    marginal's)."""
+    implicit_prior.record(prepared.removal, info, timing, position, prepared.indices)
+    if prepared.marginal is not None:
         t0 = time.perf_counter()
-        # lp becomes the joint log density of each completed draw, as for every other method
-        # (the sampler's own Hamiltonian, ``energy``, is the marginal's).
         reduced = position
-        position, stats["lp"] = complete_draws(marginal, complete_key, reduced)
-        if removal.mode == "corrected":
-            stats["lp"] = stats["lp"] + target.correction(reduced)
+        position, stats["lp"] = complete_draws(prepared.marginal, key, reduced)
+        if prepared.removal.mode == "corrected":
+            stats["lp"] = stats["lp"] + prepared.target.correction(reduced)
         timing["output_layer_s"] = time.perf_counter() - t0
     return Draws(position, stats, info, timing)
+
+
+def sample(rng_key, ctx: MethodContext) -> Draws:
+    """The ``nuts`` method: curvature-preconditioned NUTS from the MAP fits, with the output
+    layer integrated out when ``[inference] output_layer`` asks for it and the model allows."""
+    inf = ctx.settings
+    prepared, rng_key, complete_key = prepare_target(rng_key, ctx)
+    result, timing = run_nuts(
+        rng_key, prepared.target, prepared.centers, num_warmup=inf.num_warmup,
+        num_samples=inf.num_samples, max_tree_depth=inf.max_tree_depth,
+        target_acceptance=inf.target_acceptance, damping=prepared.damping,
+        curvature_floor=inf.curvature_floor, adapt_mass_matrix=inf.adapt_mass_matrix,
+        progress=ctx.progress,
+    )
+    info = {"step_size": np.asarray(result.step_size).tolist(),
+            "max_tree_depth": inf.max_tree_depth, "chain_init": inf.chain_init,
+            "output_layer": prepared.output_layer}
+    return finish_draws(prepared, complete_key, result.trace.position,
+                        result.trace.sample_stats(), info, timing)
 
 
 def check(model, settings) -> None:
