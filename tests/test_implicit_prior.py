@@ -87,7 +87,7 @@ def _measured_at(at: float, slope: float, indices) -> implicit_prior.ImplicitPri
 
 
 def test_a_removal_gives_every_method_the_corrected_target_and_its_record(tiny):
-    """What nuts, hmc, mclmc, pathfinder and whitened SVI share: the corrected target is the
+    """What nuts, chees, hmc, mclmc, pathfinder and whitened SVI share: the corrected target is the
     base target in every respect but the log density, and the record is the same."""
     _, target, position = tiny
     index = np.arange(*target.site_slices["D"])
@@ -251,7 +251,7 @@ def test_bad_implicit_prior_settings_are_refused(heat_case):
     # a method that keeps the implied prior refuses an explicit correction before any work
     kept = load_config(heat_case(inference={"implicit_prior": "corrected", "method": "laplace"}))
     with pytest.raises(ValueError, match=r"implicit_prior = 'corrected': method 'laplace' "
-                                         r"cannot use it.*nuts, hmc, mclmc, pathfinder"):
+                                         r"cannot use it.*nuts, chees, hmc, mclmc, pathfinder"):
         checked_method(prepare(kept), kept.inference)
     raw = load_config(heat_case(inference={"implicit_prior": "measured", "method": "svi_lowrank",
                                            "svi_coordinates": "raw"}))
