@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bpinn.inference.hmc import acceptance_and_kept_energy
 from bpinn.inference.methods import Draws, Method, MethodContext
 from bpinn.inference.nuts import (
     Preconditioner,
@@ -145,11 +146,7 @@ def run_chees(
     # ---- sampling ------------------------------------------------------------------------
     def sample_one(state, key):
         new_state, info = kernel.step(key, state)
-        # blackjax reports the proposal's energy even when it is rejected; E-BFMI needs the
-        # Hamiltonian of the state kept: on rejection, the start with its drawn momentum.
-        start_energy = -state.logdensity + 0.5 * jnp.sum(info.momentum**2)
-        energy = jnp.where(info.is_accepted, info.energy, start_energy)
-        acceptance = jnp.where(jnp.isfinite(info.acceptance_rate), info.acceptance_rate, 0.0)
+        acceptance, energy = acceptance_and_kept_energy(state, info)
         theta = precond.center + precond.factor @ new_state.position
         return new_state, (theta, new_state.logdensity, info.is_divergent, acceptance,
                            info.num_integration_steps, energy)

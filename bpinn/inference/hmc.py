@@ -50,6 +50,16 @@ class HMCResult(NamedTuple):
     warmup_acceptance: jnp.ndarray  # (num_chains,) over the second half of warmup
 
 
+def acceptance_and_kept_energy(state, info) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """A blackjax HMC transition's acceptance probability (0 where it is not finite) and the
+    Hamiltonian of the state kept. blackjax reports the proposal's energy even when it is
+    rejected; E-BFMI needs the kept state's: on rejection, the start with its drawn momentum."""
+    start_energy = -state.logdensity + 0.5 * jnp.sum(info.momentum**2)
+    energy = jnp.where(info.is_accepted, info.energy, start_energy)
+    acceptance = jnp.where(jnp.isfinite(info.acceptance_rate), info.acceptance_rate, 0.0)
+    return acceptance, energy
+
+
 def run_hmc(
     rng_key,
     target: Target,
@@ -119,11 +129,7 @@ def run_hmc(
         hmc = blackjax.hmc(_whitened_logdensity(target, pc), step_size * factor, unit_mass,
                            num_leapfrog_steps)
         new_state, info = hmc.step(step_key, state)
-        # blackjax reports the proposal's energy even when it is rejected; E-BFMI needs the
-        # Hamiltonian of the state kept: on rejection, the start with its drawn momentum.
-        start_energy = -state.logdensity + 0.5 * jnp.sum(info.momentum**2)
-        energy = jnp.where(info.is_accepted, info.energy, start_energy)
-        acceptance = jnp.where(jnp.isfinite(info.acceptance_rate), info.acceptance_rate, 0.0)
+        acceptance, energy = acceptance_and_kept_energy(state, info)
         return new_state, (acceptance, info.is_divergent, energy)
 
     def init_state(pc, key):
