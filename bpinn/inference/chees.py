@@ -174,7 +174,7 @@ def sample(rng_key, ctx: MethodContext) -> Draws:
     """The ``chees`` method: ChEES-HMC, whitened at the best MAP fit, on the same target as
     ``nuts`` (output layer integrated out where allowed, implied prior removed)."""
     inf = ctx.settings
-    prepared, rng_key, complete_key = prepare_target(rng_key, ctx)
+    prepared, rng_key, complete_key = prepare_target(rng_key, ctx, sampler="chees")
     result, timing = run_chees(
         rng_key, prepared.target, prepared.centers[0], num_chains=inf.num_chains,
         num_warmup=inf.num_warmup, num_samples=inf.num_samples,

@@ -127,15 +127,16 @@ class Removal(NamedTuple):
         return out
 
 
-def for_method(rng_key, ctx, *, marginal="from settings", unsupported: str | None = None
-               ) -> Removal:
+def for_method(rng_key, ctx, *, marginal="from settings", unsupported: str | None = None,
+               sampler: str = "nuts") -> Removal:
     """Resolve ``ctx.settings.implicit_prior`` for a method and measure where it says so.
 
     ``marginal``: the method's ``OutputMarginal`` (or None), to measure with the output layer
     integrated out; by default the one ``[inference] output_layer`` allows, if any.
     ``unsupported``: why this configuration of the method cannot use a corrected target ("auto"
     then ignores the implied prior with that reason; ``check_supported`` refuses an explicit
-    setting before that).
+    setting before that). ``sampler``: "nuts", or "chees" for the chees method (see
+    ``measure``).
     """
     mode = resolve(ctx.settings.implicit_prior, ctx.model, ctx.target)
     if unsupported is not None and mode == "corrected" and ctx.settings.implicit_prior == "auto":
@@ -149,7 +150,7 @@ def for_method(rng_key, ctx, *, marginal="from settings", unsupported: str | Non
     # fold_in, not a split: runs that ignore the implied prior keep their keys
     implied = measure(jax.random.fold_in(rng_key, 17), ctx.model, ctx.target, ctx.best_map(),
                       ctx.settings, marginal=marginal, damping=ctx.weight_damping(),
-                      progress=ctx.progress)
+                      progress=ctx.progress, sampler=sampler)
     return Removal(mode, implied, time.perf_counter() - t0)
 
 
@@ -394,7 +395,8 @@ def profile_points(model, names_sizes, at, num_points: int) -> tuple[np.ndarray,
 
 
 def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
-            num_points: int | None = None, progress: bool = False) -> ImplicitPrior:
+            num_points: int | None = None, progress: bool = False,
+            sampler: str = "nuts") -> ImplicitPrior:
     """Estimate the implied prior's slope at the MAP ``center`` (full flat position) and along
     each coefficient's axis (``profile_points``; ``num_points`` per coordinate, default
     ``settings.implicit_prior_points``).
@@ -403,7 +405,7 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
     coefficients held at each point, by the same preconditioned NUTS as the ``nuts`` method
     (``settings``: the ``[inference]`` table), in one vectorised run: ``num_chains`` chains at
     the MAP and one at each other point, each of at most ``MEASURE_WARMUP`` +
-    ``MEASURE_SAMPLES`` steps (for the ``chees`` method, at the MAP alone, by ChEES-HMC). With
+    ``MEASURE_SAMPLES`` steps (``sampler = "chees"``, at the MAP alone: by ChEES-HMC). With
     ``marginal`` (an ``OutputMarginal`` of ``target``) the output layer is integrated out there
     too. ``damping`` is the
     full-position weight damping.
@@ -434,7 +436,7 @@ def measure(rng_key, model, target, center, settings, *, marginal=None, damping,
     starts = jnp.broadcast_to(center, (chain_point.size, center.size))
     starts = starts.at[:, local].set(jnp.asarray(points[chain_point]))
     depth = min(settings.max_tree_depth, settings.implicit_prior_max_tree_depth)
-    if settings.method == "chees" and points.shape[0] == 1:
+    if sampler == "chees" and points.shape[0] == 1:
         # The method's own sampler: every chain holds the coefficients at the MAP, so the
         # chains share one target and ChEES can tune one trajectory length across them.
         from bpinn.inference.chees import run_chees

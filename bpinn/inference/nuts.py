@@ -307,17 +307,17 @@ class PreparedTarget(NamedTuple):
     indices: np.ndarray | None  # the coefficients' indices in ``target``, for the correction
 
 
-def prepare_target(rng_key, ctx: MethodContext
+def prepare_target(rng_key, ctx: MethodContext, sampler: str = "nuts"
                    ) -> tuple[PreparedTarget, jax.Array, jax.Array]:
     """The posterior a MAP-whitened sampler moves on: the output layer integrated out when
     ``[inference] output_layer`` asks for it and the model allows, the implied prior removed
-    (``implicit_prior.for_method``). Returns it, the sampler's key and the key for completing
-    the draws."""
+    (``implicit_prior.for_method``, measured with ``sampler``). Returns it, the sampler's key
+    and the key for completing the draws."""
     check_key, rng_key, complete_key = jax.random.split(rng_key, 3)
     marginal, output_layer = output_marginal(ctx.model, ctx.target, ctx.settings.output_layer,
                                              check_key)
     target, centers, damping = ctx.target, ctx.chain_centers(), ctx.weight_damping()
-    removal = implicit_prior.for_method(rng_key, ctx, marginal=marginal)
+    removal = implicit_prior.for_method(rng_key, ctx, marginal=marginal, sampler=sampler)
     implied = removal.implied
     if marginal is not None:
         target, centers, damping = marginal, marginal.reduce(centers), marginal.reduce(damping)
