@@ -949,7 +949,7 @@ def _conditions(cfg: RunConfig, domain: Domain, outputs: tuple[str, ...],
 
 class _FieldBox:
     """The box a field's readings must lie in: the domain along the field's own axes (what
-    ``validate_observations`` needs of a domain)."""
+    ``_observations`` needs of a domain)."""
 
     def __init__(self, spec: GaussianProcessField):
         import numpy as np
@@ -966,8 +966,6 @@ class _FieldBox:
 
 def _field_data(cfg: RunConfig, coefficients: dict) -> tuple:
     """``[[field_data]]``: readings of coefficient fields, each in the field's coordinates."""
-    from bpinn.data import FORMATS, DataError
-
     raw = cfg.raw.get("field_data", [])
     if not isinstance(raw, list):
         _fail(f"{cfg.path} [[field_data]]", "expected an array of tables ([[field_data]])")
@@ -987,19 +985,8 @@ def _field_data(cfg: RunConfig, coefficients: dict) -> tuple:
             _fail(f"{p} field", f"the readings' noise sd is named sigma_{name}, which is "
                   "already a coefficient's name; rename that coefficient")
         spec = coefficients[name]
-        box = _FieldBox(spec)
-        coords = _coords_map(t["coords"], box, f"{p} coords")
-        value = _column(name if t["value"] is None else t["value"], f"{p} value")
-        fmt = t["format"]
-        if fmt is not None and not (isinstance(fmt, str) and fmt.lower() in FORMATS):
-            _fail(f"{p} format", f"unknown format {_show(fmt)}; valid: {', '.join(FORMATS)}, "
-                  "or leave it out to infer it from the file's suffix")
-        try:
-            obs = load_observations(_resolve_file(cfg, t["file"], f"{p} file"), coords=coords,
-                                    value=value, format=fmt)
-            validate_observations(obs, box)
-        except DataError as err:
-            raise ConfigError(f"{p}: {err}") from None
+        obs = _observations(cfg, {**t, "value": name if t["value"] is None else t["value"]},
+                            _FieldBox(spec), p, value_key="value")
         log = _bool(t["log"], f"{p} log")
         if log and not spec.log:
             _fail(f"{p} log", f"readings of log {name} need a field on the log scale, but "
